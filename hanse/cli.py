@@ -1,0 +1,121 @@
+"""The `hanse` command: run the platform, a service, the broker; replay dead letters."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+from hanse.settings import get_settings
+from hanse.topology import DEPARTMENTS, app_path, service_port
+
+PROCESSES = (*DEPARTMENTS, "gateway")
+
+
+def _configure_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    os.environ["HANSE_SERVICE"] = args.name
+    settings = get_settings()
+    port = args.port or (
+        settings.gateway_port if args.name == "gateway" else service_port(args.name, settings.service_port_base)
+    )
+    uvicorn.run(
+        app_path(args.name),
+        host=args.host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=15,
+        lifespan="on",
+    )
+    return 0
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from hanse.broker import run_embedded_broker
+
+    settings = get_settings()
+    return asyncio.run(run_embedded_broker(args.port, settings.all_topics(), settings.topic_partitions))
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from hanse.dev import run_dev
+
+    return asyncio.run(run_dev())
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    from hanse import dlq
+
+    settings = get_settings()
+    if args.action == "list":
+        return asyncio.run(dlq.show(settings, args.service, limit=args.limit))
+    return asyncio.run(dlq.replay(settings, args.service, limit=args.limit, dry_run=args.dry_run))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from hanse.demo import run_demo
+
+    return asyncio.run(run_demo(args.gateway))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hanse", description=__doc__)
+    parser.add_argument("--log-level", default=os.environ.get("HANSE_LOG_LEVEL", "INFO"))
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run one service or the gateway")
+    serve.add_argument("name", choices=PROCESSES)
+    serve.add_argument("--host", default=os.environ.get("HANSE_HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=None)
+    serve.set_defaults(func=cmd_serve)
+
+    broker = sub.add_parser("broker", help="run the embedded Kafka-compatible broker (tansu)")
+    broker.add_argument("--port", type=int, default=int(os.environ.get("HANSE_BROKER_PORT", "9092")))
+    broker.set_defaults(func=cmd_broker)
+
+    dev = sub.add_parser("dev", help="run broker, five services and gateway; restart what dies")
+    dev.set_defaults(func=cmd_dev)
+
+    dlq = sub.add_parser("dlq", help="inspect or replay a service's dead letters")
+    dlq.add_argument("action", choices=["list", "replay"])
+    dlq.add_argument("service", choices=PROCESSES)
+    dlq.add_argument("--limit", type=int, default=None)
+    dlq.add_argument("--dry-run", action="store_true")
+    dlq.set_defaults(func=cmd_dlq)
+
+    demo = sub.add_parser("demo", help="walk the golden path against a running `make dev`")
+    demo.add_argument("--gateway", default=os.environ.get("HANSE_GATEWAY_URL", "http://127.0.0.1:8000"))
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.log_level)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except (ValueError, RuntimeError) as exc:
+        # Settings validation and startup refusals: one clear line, not a traceback.
+        print(f"hanse: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

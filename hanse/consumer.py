@@ -1,0 +1,333 @@
+"""Idempotent event consumer: inbox row and handler writes in one transaction, then the offset.
+
+Per message: parse JSON, validate the CloudEvent envelope, validate the payload against the
+producer's contract, then run the handler with retries and backoff. Anything that can never
+succeed (not JSON, not a CloudEvent, a payload failing its model, PermanentEventError) goes to
+the dead-letter topic at once; a handler still failing after the last attempt goes there too.
+The loop itself never stops on a bad message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from pydantic import ValidationError
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel.ext.asyncio.session import AsyncSession
+from tenacity import AsyncRetrying, retry_if_not_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from hanse import broker, outbox
+from hanse.db import Database
+from hanse.errors import PermanentEventError
+from hanse.events import CloudEvent, EventPayload, EventRegistry, UnknownEventType, utcnow
+from hanse.metrics import Metrics
+from hanse.settings import Settings
+
+log = logging.getLogger("hanse.consumer")
+
+
+@dataclass
+class EventContext:
+    """What a handler gets besides its payload: the transaction and the event it reacts to."""
+
+    session: AsyncSession
+    event: CloudEvent
+    service: str
+    settings: Settings
+    attempt: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def correlation_id(self) -> str | None:
+        return self.event.correlationid
+
+    async def publish(self, payload: EventPayload, *, correlation_id: str | None = None) -> CloudEvent:
+        """Publish an event caused by this one (same transaction, same correlation id)."""
+        return await outbox.publish(
+            self.session, payload, cause=self.event, correlation_id=correlation_id, settings=self.settings
+        )
+
+
+Handler = Callable[[EventContext, Any], Awaitable[None]]
+
+
+class DeadLetter(Exception):
+    def __init__(self, reason: str, error: BaseException | str, attempts: int) -> None:
+        super().__init__(str(error))
+        self.reason = reason
+        self.error = error
+        self.attempts = attempts
+
+
+def _text(value: bytes | None) -> str:
+    return value.decode("utf-8", "replace") if value else ""
+
+
+class Consumer:
+    def __init__(
+        self,
+        service: str,
+        db: Database,
+        settings: Settings,
+        handlers: Mapping[str, Handler],
+        registry: EventRegistry,
+        metrics: Metrics | None = None,
+        *,
+        group_id: str | None = None,
+    ) -> None:
+        unknown = [t for t in handlers if t not in registry]
+        if unknown:
+            raise ValueError(f"{service} handles event types no contract declares: {unknown}")
+        self.service = service
+        self.db = db
+        self.settings = settings
+        self.handlers = dict(handlers)
+        self.registry = registry
+        self.metrics = metrics
+        self.group_id = group_id or f"{settings.topic_prefix}-{service}"
+        departments = sorted({registry.department(t) for t in handlers})
+        self.topics = [settings.topic(d) for d in departments] + [settings.retry_topic(service)]
+        self.dlq_topic = settings.dlq_topic(service)
+        self.inbox = db.metadata.tables["inbox"]
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer = None
+        self._stopping = False
+        self._idle = asyncio.Event()
+        self.processed = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        failures = 0
+        while not self._stopping:
+            try:
+                await self._start()
+                failures = 0
+                await self._loop()
+            except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+                failures += 1
+                delay = min(0.2 * 2**failures, 5.0)
+                log.warning("%s consumer: broker unavailable (%s); retrying in %.1fs", self.service, exc, delay)
+                await self._close()
+                await asyncio.sleep(delay)
+        await self._close()
+
+    async def _start(self) -> None:
+        if self._consumer is not None:
+            return
+        bootstrap = self.settings.kafka_bootstrap_servers
+        await broker.ensure_topics(bootstrap, [*self.topics, self.dlq_topic], self.settings.topic_partitions)
+        consumer = AIOKafkaConsumer(
+            *self.topics,
+            bootstrap_servers=bootstrap,
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            client_id=f"hanse-{self.service}",
+            metadata_max_age_ms=30_000,
+        )
+        producer = broker.producer(bootstrap)
+        try:
+            await consumer.start()
+            await producer.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+            with contextlib.suppress(Exception):
+                await producer.stop()
+            raise
+        self._consumer, self._producer = consumer, producer
+
+    async def _close(self) -> None:
+        consumer, producer = self._consumer, self._producer
+        self._consumer = self._producer = None
+        for client in (consumer, producer):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.stop()
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Finish the message in hand, commit its offset, then leave the group."""
+        self._stopping = True
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout)
+
+    # -- the loop ------------------------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        while not self._stopping:
+            self._idle.set()
+            batches = await consumer.getmany(timeout_ms=500, max_records=200)
+            if self._stopping:
+                break
+            self._idle.clear()
+            for tp, records in batches.items():
+                for record in records:
+                    await self.process(record)
+                await self._commit(consumer, tp, records[-1].offset + 1)
+            await self._update_lag(consumer)
+        self._idle.set()
+
+    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+        try:
+            await consumer.commit({tp: offset})
+        except CommitFailedError as exc:
+            # The group rebalanced; the new owner re-reads these and the inbox makes them no-ops.
+            log.info("%s consumer: commit lost to a rebalance (%s)", self.service, exc)
+
+    async def _update_lag(self, consumer: AIOKafkaConsumer) -> None:
+        if not self.metrics:
+            return
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            with contextlib.suppress(KafkaError, AssertionError):
+                position = await consumer.position(tp)
+                lag = max(highwater - position, 0)
+                self.metrics.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(lag)
+
+    # -- one message -----------------------------------------------------------------------------
+
+    async def process(self, record: ConsumerRecord) -> str:
+        """Handle one record; never raises for a bad message. Returns the outcome."""
+        event_type = "?"
+        try:
+            event, payload, handler = self._decode(record)
+            if handler is None:
+                outcome = "ignored"
+            else:
+                event_type = event.type
+                outcome = await self._handle(event, payload, handler)
+        except DeadLetter as dead:
+            await self._dead_letter(record, dead)
+            outcome = "dead_lettered"
+        self.processed += 1
+        if self.metrics:
+            self.metrics.events_handled.labels(type=event_type, outcome=outcome).inc()
+        return outcome
+
+    def _decode(self, record: ConsumerRecord) -> tuple[CloudEvent, EventPayload | None, Handler | None]:
+        try:
+            raw = orjson.loads(record.value) if record.value is not None else None
+        except orjson.JSONDecodeError as exc:
+            raise DeadLetter("not-json", exc, 0) from None
+        if not isinstance(raw, dict):
+            raise DeadLetter("not-cloudevent", "message is not a JSON object", 0)
+        try:
+            event = CloudEvent.model_validate(raw)
+        except ValidationError as exc:
+            raise DeadLetter("not-cloudevent", exc, 0) from None
+        handler = self.handlers.get(event.type)
+        if handler is None:
+            return event, None, None
+        try:
+            payload = self.registry.parse(event)
+        except (ValidationError, UnknownEventType) as exc:
+            raise DeadLetter("invalid-payload", exc, 0) from None
+        return event, payload, handler
+
+    async def _handle(self, event: CloudEvent, payload: EventPayload, handler: Handler) -> str:
+        attempt = 0
+        try:
+            async for attempt_state in AsyncRetrying(
+                stop=stop_after_attempt(self.settings.consumer_max_attempts),
+                wait=wait_exponential_jitter(
+                    initial=self.settings.consumer_backoff_seconds, max=self.settings.consumer_backoff_max_seconds
+                ),
+                retry=retry_if_not_exception_type(PermanentEventError),
+                reraise=True,
+            ):
+                with attempt_state:
+                    attempt = attempt_state.retry_state.attempt_number
+                    try:
+                        return await self._handle_once(event, payload, handler, attempt)
+                    except Exception:
+                        if self.metrics:
+                            self.metrics.handler_retries.inc()
+                        log.warning(
+                            "%s: handler for %s (%s) failed, attempt %d",
+                            self.service,
+                            event.type,
+                            event.id,
+                            attempt,
+                            exc_info=True,
+                        )
+                        raise
+        except PermanentEventError as exc:
+            raise DeadLetter("rejected", exc, attempt) from None
+        except Exception as exc:
+            raise DeadLetter("handler-failed", exc, attempt) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _handle_once(self, event: CloudEvent, payload: EventPayload, handler: Handler, attempt: int) -> str:
+        async with self.db.sessionmaker() as session, session.begin():
+            if not await self._claim(session, event):
+                return "duplicate"
+            ctx = EventContext(session=session, event=event, service=self.service, settings=self.settings)
+            ctx.attempt = attempt
+            await handler(ctx, payload)
+        return "handled"
+
+    async def _claim(self, session: AsyncSession, event: CloudEvent) -> bool:
+        """Record the event in the inbox; False when it was handled before."""
+        seen = await session.execute(select(self.inbox.c.event_id).where(self.inbox.c.event_id == event.id))
+        if seen.first() is not None:
+            return False
+        try:
+            async with session.begin_nested():
+                await session.execute(
+                    insert(self.inbox).values(event_id=event.id, event_type=event.type, handled_at=utcnow())
+                )
+        except IntegrityError:
+            # Another consumer of this group (during a rebalance) just handled it.
+            return False
+        return True
+
+    async def _dead_letter(self, record: ConsumerRecord, dead: DeadLetter) -> None:
+        error = dead.error
+        message = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else str(error)
+        headers = [
+            *[(k, v) for k, v in (record.headers or ()) if not k.startswith("hanse-dlq-")],
+            ("hanse-dlq-reason", dead.reason.encode()),
+            ("hanse-dlq-error", message[:4000].encode("utf-8", "replace")),
+            ("hanse-dlq-topic", record.topic.encode()),
+            ("hanse-dlq-partition", str(record.partition).encode()),
+            ("hanse-dlq-offset", str(record.offset).encode()),
+            ("hanse-dlq-attempts", str(dead.attempts).encode()),
+            ("hanse-dlq-consumer", self.service.encode()),
+            ("hanse-dlq-at", utcnow().isoformat().encode()),
+        ]
+        log.error(
+            "%s: dead-lettering %s[%d]@%d (%s): %s",
+            self.service,
+            record.topic,
+            record.partition,
+            record.offset,
+            dead.reason,
+            message[:500],
+        )
+        # Until the dead letter is safely stored the offset must not move: keep trying.
+        delay = 0.2
+        while True:
+            try:
+                assert self._producer is not None
+                await self._producer.send_and_wait(self.dlq_topic, value=record.value, key=record.key, headers=headers)
+                break
+            except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+                log.warning("%s: DLQ publish failed (%s); retrying", self.service, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        if self.metrics:
+            self.metrics.dlq_messages.labels(reason=dead.reason).inc()

@@ -1,0 +1,218 @@
+"""Async database per service: SQLite file by default, PostgreSQL via DATABASE_URL.
+
+Each service gets its own SQLModel base (own metadata), which also carries the kernel's
+outbox, inbox and idempotency tables, so every service database has the same plumbing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    event,
+    text,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import registry
+from sqlmodel import Session
+from sqlmodel import SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+# Integer on SQLite (so it aliases ROWID and autoincrements), BIGINT elsewhere.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite drops the offset otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: Hanse stores timezone-aware UTC only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def kernel_tables(metadata: MetaData) -> dict[str, Table]:
+    outbox = Table(
+        "outbox",
+        metadata,
+        Column("id", BigId, primary_key=True, autoincrement=True),
+        Column("event_id", String(64), nullable=False, unique=True),
+        Column("topic", String(255), nullable=False),
+        Column("key", String(255), nullable=False),
+        Column("event_type", String(255), nullable=False),
+        Column("payload", LargeBinary, nullable=False),
+        Column("created_at", UTCDateTime, nullable=False),
+        Column("sent_at", UTCDateTime, nullable=True),
+    )
+    # The relay only ever scans unsent rows.
+    Index(
+        "ix_outbox_unsent",
+        outbox.c.id,
+        sqlite_where=outbox.c.sent_at.is_(None),
+        postgresql_where=outbox.c.sent_at.is_(None),
+    )
+    inbox = Table(
+        "inbox",
+        metadata,
+        Column("event_id", String(64), primary_key=True),
+        Column("event_type", String(255), nullable=False),
+        Column("handled_at", UTCDateTime, nullable=False),
+    )
+    idempotency = Table(
+        "idempotency_key",
+        metadata,
+        Column("key", String(255), primary_key=True),
+        Column("principal", String(255), primary_key=True),
+        Column("method", String(10), nullable=False),
+        Column("path", Text, nullable=False),
+        Column("status", Integer, nullable=False),
+        Column("body", LargeBinary, nullable=False),
+        Column("content_type", String(255), nullable=False),
+        Column("created_at", UTCDateTime, nullable=False),
+    )
+    return {"outbox": outbox, "inbox": inbox, "idempotency_key": idempotency}
+
+
+def model_base(service: str) -> type[SQLModel]:
+    """A SQLModel base whose tables live in this service's own metadata."""
+    metadata = MetaData(info={"service": service})
+    kernel_tables(metadata)
+
+    class ServiceModel(SQLModel, registry=registry(metadata=metadata)):
+        pass
+
+    ServiceModel.__name__ = ServiceModel.__qualname__ = f"{service.title()}Model"
+    return ServiceModel
+
+
+def is_postgres(url: str) -> bool:
+    return make_url(url).get_backend_name() == "postgresql"
+
+
+class Database:
+    """Engine, session factory and commit hooks of one service database."""
+
+    def __init__(self, url: str, metadata: MetaData, *, settings: Any = None, echo: bool = False) -> None:
+        self.url = url
+        self.metadata = metadata
+        self.is_postgres = is_postgres(url)
+        kwargs: dict[str, Any] = {"echo": echo}
+        if self.is_postgres:
+            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+        else:
+            kwargs.update(connect_args={"timeout": 30})
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if not self.is_postgres:
+            _sqlite_serialised_writes(self.engine)
+        self.on_commit: list[Callable[[], None]] = []
+
+        class _SyncSession(Session):
+            pass
+
+        event.listen(_SyncSession, "after_commit", self._after_commit)
+        kernel = {name: metadata.tables[name] for name in ("outbox", "inbox", "idempotency_key")}
+        self.sessionmaker = async_sessionmaker(
+            self.engine,
+            class_=AsyncSession,
+            sync_session_class=_SyncSession,
+            expire_on_commit=False,
+            info={"tables": kernel, "settings": settings},
+        )
+
+    def _after_commit(self, session: Session) -> None:
+        if session.info.pop("outbox_pending", False):
+            for callback in self.on_commit:
+                callback()
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        async with self.sessionmaker() as session:
+            yield session
+
+    async def create_all(self) -> None:
+        async with self.engine.begin() as conn:
+            await conn.run_sync(self.metadata.create_all)
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _sqlite_serialised_writes(engine: AsyncEngine) -> None:
+    """SQLite: WAL, and BEGIN IMMEDIATE so concurrent transactions queue instead of deadlocking.
+
+    With deferred transactions two writers that both read first fail with SQLITE_BUSY on
+    upgrade; IMMEDIATE takes the write lock up front, which is what makes reservations and
+    invoice numbering race-free on SQLite (PostgreSQL uses row locks instead).
+    """
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+async def ensure_postgres_database(url: str) -> None:
+    """Create the database named in a PostgreSQL URL if it does not exist (dev and tests)."""
+    import asyncpg
+
+    parsed = make_url(url)
+    name = parsed.database
+    admin = parsed.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(admin)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def drop_postgres_database(url: str) -> None:
+    import asyncpg
+
+    parsed = make_url(url)
+    admin = parsed.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(admin)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
+    finally:
+        await conn.close()

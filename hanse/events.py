@@ -1,0 +1,190 @@
+"""CloudEvents 1.0 envelope, event payload base class and the registry of event types.
+
+A department declares what it publishes in `services/<dept>/contract.py` as subclasses of
+`EventPayload`, each with `event_type = "<dept>.<entity>.<verb>.v<N>"`. The registry is built
+from those modules, so consumers validate payloads against the producer's own types.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import secrets
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal
+
+import orjson
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from hanse.topology import DEPARTMENTS, contract_module
+
+EVENT_TYPE = re.compile(r"^(?P<dept>[a-z]+)\.(?P<entity>[a-z_]+)\.(?P<verb>[a-z_]+)\.v(?P<version>[1-9][0-9]*)$")
+CONTENT_TYPE = "application/cloudevents+json"
+
+
+class EventPayload(BaseModel):
+    """Base of every event payload; `event_type` names the CloudEvent type it travels as."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    event_type: ClassVar[str] = ""
+    # The payload field holding the aggregate id (the message key and the CloudEvent subject).
+    subject_field: ClassVar[str] = ""
+
+    def subject(self) -> str:
+        return str(getattr(self, self.subject_field))
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_traceparent(parent: str | None = None) -> str:
+    """W3C traceparent: keep the trace id of the cause, start a new span."""
+    trace_id = parent.split("-")[1] if parent and parent.count("-") == 3 else secrets.token_hex(16)
+    return f"00-{trace_id}-{secrets.token_hex(8)}-01"
+
+
+class CloudEvent(BaseModel):
+    """The structured-mode CloudEvents 1.0 envelope with Hanse's tracing extensions."""
+
+    model_config = ConfigDict(extra="allow")
+
+    specversion: Literal["1.0"]
+    id: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    type: str = Field(min_length=1)
+    time: AwareDatetime
+    subject: str | None = None
+    datacontenttype: str = "application/json"
+    data: dict[str, Any]
+    correlationid: str | None = None
+    causationid: str | None = None
+    traceparent: str | None = None
+
+    @field_validator("time")
+    @classmethod
+    def _utc(cls, v: datetime) -> datetime:
+        return v.astimezone(UTC)
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json", exclude_none=True))
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> CloudEvent:
+        return cls.model_validate(orjson.loads(raw))
+
+
+def make_event(
+    payload: EventPayload,
+    *,
+    source_department: str,
+    correlation_id: str | None = None,
+    cause: CloudEvent | None = None,
+) -> CloudEvent:
+    """Wrap a payload; an event caused by another inherits its correlation id and trace."""
+    if not payload.event_type:
+        raise TypeError(f"{type(payload).__name__} has no event_type")
+    subject = payload.subject()
+    correlation = correlation_id or (cause.correlationid if cause else None) or subject
+    return CloudEvent(
+        specversion="1.0",
+        id=str(uuid.uuid4()),
+        source=f"/hanse/{source_department}",
+        type=payload.event_type,
+        time=utcnow(),
+        subject=subject,
+        data=payload.model_dump(mode="json"),
+        correlationid=correlation,
+        causationid=cause.id if cause else None,
+        traceparent=new_traceparent(cause.traceparent if cause else None),
+    )
+
+
+class UnknownEventType(KeyError):
+    pass
+
+
+class EventRegistry:
+    """Maps CloudEvent type names to their payload models."""
+
+    def __init__(self) -> None:
+        self._types: dict[str, type[EventPayload]] = {}
+        self._owner: dict[str, str] = {}
+
+    def register(self, model: type[EventPayload], department: str) -> None:
+        name = model.event_type
+        match = EVENT_TYPE.match(name)
+        if not match:
+            raise ValueError(f"{model.__name__}: event type {name!r} is not <dept>.<entity>.<verb>.v<N>")
+        if match["dept"] != department:
+            raise ValueError(f"{model.__name__}: {department} cannot publish {name!r}")
+        if not model.subject_field or model.subject_field not in model.model_fields:
+            raise ValueError(f"{model.__name__}: subject_field must name one of its fields")
+        if name in self._types and self._types[name] is not model:
+            raise ValueError(f"event type {name!r} registered twice")
+        self._types[name] = model
+        self._owner[name] = department
+
+    def register_module(self, module: Any, department: str) -> None:
+        for value in vars(module).values():
+            if (
+                isinstance(value, type)
+                and issubclass(value, EventPayload)
+                and value is not EventPayload
+                and value.event_type
+                and value.__module__ == module.__name__
+            ):
+                self.register(value, department)
+
+    def model(self, event_type: str) -> type[EventPayload]:
+        try:
+            return self._types[event_type]
+        except KeyError:
+            raise UnknownEventType(event_type) from None
+
+    def department(self, event_type: str) -> str:
+        return self._owner[event_type]
+
+    def parse(self, event: CloudEvent) -> EventPayload:
+        """Validate an event's data against its registered model (raises ValidationError)."""
+        return self.model(event.type).model_validate(event.data)
+
+    def types(self) -> dict[str, type[EventPayload]]:
+        return dict(self._types)
+
+    def __contains__(self, event_type: str) -> bool:
+        return event_type in self._types
+
+
+_registry: EventRegistry | None = None
+
+
+def registry() -> EventRegistry:
+    """The registry of every department's contract module (loaded once per process)."""
+    global _registry
+    if _registry is None:
+        reg = EventRegistry()
+        for dept in DEPARTMENTS:
+            try:
+                module = importlib.import_module(contract_module(dept))
+            except ModuleNotFoundError as exc:
+                if exc.name != contract_module(dept):
+                    raise
+                continue
+            reg.register_module(module, dept)
+        _registry = reg
+    return _registry
+
+
+__all__ = [
+    "CONTENT_TYPE",
+    "CloudEvent",
+    "EventPayload",
+    "EventRegistry",
+    "UnknownEventType",
+    "ValidationError",
+    "make_event",
+    "registry",
+    "utcnow",
+]

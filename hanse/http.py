@@ -1,0 +1,187 @@
+"""HTTP edges shared by every app: RFC 9457 problem responses and the request middleware."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from hanse.auth import AuthError, Forbidden
+from hanse.errors import DomainError
+from hanse.metrics import Metrics
+
+log = logging.getLogger("hanse.http")
+
+PROBLEM = "application/problem+json"
+PROBLEM_BASE = "https://hanse.dev/problems/"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def problem(
+    status: int,
+    detail: str | None = None,
+    *,
+    title: str | None = None,
+    slug: str | None = None,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + slug if slug else "about:blank",
+        "title": title or phrase,
+        "status": status,
+    }
+    if detail:
+        body["detail"] = detail
+    if instance:
+        body["instance"] = instance
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return Response(orjson.dumps(body, default=str), status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie", "form"):
+        where, rest = parts[0], parts[1:]
+        return ".".join(rest) if where in ("body", "form") and rest else ".".join([where, *rest])
+    return ".".join(parts)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    async def on_validation(request: Request, exc: RequestValidationError) -> Response:
+        errors = [
+            {"field": _field_path(tuple(e.get("loc", ()))), "message": e.get("msg", ""), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        if any(e["type"] == "json_invalid" for e in errors):
+            return problem(400, "request body is not valid JSON", slug="malformed-json", instance=request.url.path)
+        first = errors[0] if errors else {"field": "", "message": "invalid request"}
+        detail = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
+        return problem(
+            422,
+            detail,
+            title="Invalid request",
+            slug="validation",
+            instance=request.url.path,
+            field=first["field"] or None,
+            errors=errors,
+        )
+
+    async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
+        headers = dict(exc.headers) if exc.headers else None
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"no route for {request.method} {request.url.path}"
+        return problem(exc.status_code, detail, instance=request.url.path, headers=headers)
+
+    async def on_domain(request: Request, exc: DomainError) -> Response:
+        return problem(
+            exc.status,
+            exc.detail,
+            title=exc.title,
+            slug=exc.slug,
+            instance=request.url.path,
+            field=exc.field,
+            **exc.extra,
+        )
+
+    async def on_auth(request: Request, exc: AuthError) -> Response:
+        return problem(
+            401,
+            exc.detail,
+            slug="unauthorized",
+            instance=request.url.path,
+            headers={"WWW-Authenticate": 'Bearer realm="hanse"'},
+        )
+
+    async def on_forbidden(request: Request, exc: Forbidden) -> Response:
+        return problem(403, exc.detail, slug="forbidden", instance=request.url.path)
+
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem(500, "internal error; the request id identifies it in the logs", instance=request.url.path)
+
+    app.add_exception_handler(RequestValidationError, on_validation)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, on_http)  # type: ignore[arg-type]
+    app.add_exception_handler(DomainError, on_domain)  # type: ignore[arg-type]
+    app.add_exception_handler(AuthError, on_auth)  # type: ignore[arg-type]
+    app.add_exception_handler(Forbidden, on_forbidden)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+class EdgeMiddleware:
+    """Pure ASGI middleware: X-Request-ID, body size limit and HTTP metrics, at low cost."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics | None = None, max_body_bytes: int = 1_048_576) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = None
+        length = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                candidate = value.decode("latin-1")
+                request_id = candidate if _REQUEST_ID.match(candidate) else None
+            elif name == b"content-length":
+                length = value
+        request_id = request_id or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        rid = request_id.encode()
+        status_holder = [500]
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder[0] = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid)]
+            await send(message)
+
+        started = time.perf_counter()
+        if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
+            response = problem(413, f"request body larger than {self.max_body_bytes} bytes", slug="too-large")
+            await response(scope, receive, send_wrapper)
+        else:
+            await self.app(scope, self._limited(receive), send_wrapper)
+        if self.metrics is not None:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "unmatched"
+            method = scope["method"]
+            self.metrics.http_requests.labels(method, path, str(status_holder[0])).inc()
+            self.metrics.http_duration.labels(method, path).observe(time.perf_counter() - started)
+
+    def _limited(self, receive: Receive) -> Callable[[], Awaitable[Message]]:
+        seen = 0
+        limit = self.max_body_bytes
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLarge()
+            return message
+
+        return limited
+
+
+class BodyTooLarge(StarletteHTTPException):
+    def __init__(self) -> None:
+        super().__init__(413, "request body too large")

@@ -1,0 +1,126 @@
+"""Configuration from environment variables; fails fast on missing or insecure values outside dev."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hanse.topology import DEPARTMENTS, service_port
+
+MIN_SECRET_LENGTH = 32
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HANSE_", extra="ignore", populate_by_name=True)
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    data_dir: Path = Path("./var")
+    # The service this process runs; set by `hanse serve <name>`.
+    service: str = ""
+
+    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
+    topic_prefix: str = "hanse"
+    topic_partitions: int = 3
+    # Applies to the one service in this process; unset means a SQLite file under data_dir.
+    database_url: str | None = Field(None, validation_alias="DATABASE_URL")
+
+    jwt_secret: str | None = None
+    jwt_issuer: str = "hanse"
+    token_ttl_seconds: int = 3600
+
+    admin_user: str = "admin"
+    admin_password: str | None = None
+
+    gateway_port: int = 8000
+    service_port_base: int = 8100
+
+    relay_poll_seconds: float = 1.0
+    relay_batch_size: int = 500
+    consumer_max_attempts: int = 5
+    consumer_backoff_seconds: float = 0.2
+    consumer_backoff_max_seconds: float = 5.0
+
+    seller_country: str = "DE"
+    base_currency: str = "EUR"
+
+    @model_validator(mode="after")
+    def _refuse_insecure_outside_dev(self) -> Settings:
+        if self.env == "dev":
+            return self
+        if not self.jwt_secret or len(self.jwt_secret) < MIN_SECRET_LENGTH:
+            raise ValueError(f"HANSE_JWT_SECRET must be set to at least {MIN_SECRET_LENGTH} characters")
+        if self.admin_password is not None and len(self.admin_password) < 12:
+            raise ValueError("HANSE_ADMIN_PASSWORD must be at least 12 characters")
+        return self
+
+    # -- derived values -------------------------------------------------------------------------
+
+    def topic(self, department: str) -> str:
+        return f"{self.topic_prefix}.{department}"
+
+    def dlq_topic(self, consumer: str) -> str:
+        return f"{self.topic_prefix}.{consumer}.dlq"
+
+    def retry_topic(self, consumer: str) -> str:
+        return f"{self.topic_prefix}.{consumer}.retry"
+
+    def all_topics(self) -> list[str]:
+        names = []
+        for dept in (*DEPARTMENTS, "gateway"):
+            names += [self.topic(dept), self.dlq_topic(dept), self.retry_topic(dept)]
+        return names
+
+    def database_url_for(self, service: str) -> str:
+        if self.database_url:
+            return self.database_url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite+aiosqlite:///{(self.data_dir / f'{service}.db').resolve()}"
+
+    def service_url(self, name: str) -> str:
+        override = os.environ.get(f"HANSE_{name.upper()}_URL")
+        return override or f"http://127.0.0.1:{service_port(name, self.service_port_base)}"
+
+    def signing_secret(self) -> str:
+        """The JWT secret; in dev, one generated once and shared by all processes via data_dir."""
+        if self.jwt_secret:
+            return self.jwt_secret
+        return dev_secret(self.data_dir, "jwt-secret")
+
+    def admin_login(self) -> tuple[str, str]:
+        if self.admin_password:
+            return self.admin_user, self.admin_password
+        if self.env != "dev":
+            raise RuntimeError("HANSE_ADMIN_PASSWORD must be set outside HANSE_ENV=dev")
+        return self.admin_user, dev_secret(self.data_dir, "admin-password", nbytes=12)
+
+
+def dev_secret(data_dir: Path, name: str, nbytes: int = 32) -> str:
+    """Read a generated dev secret from data_dir, creating it (mode 0600) on first use."""
+    path = data_dir / name
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(nbytes)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value + "\n")
+    try:
+        # link() fails if another process created it first: then theirs wins, and all agree.
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

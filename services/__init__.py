@@ -1,0 +1,1 @@
+"""Department services; each owns its database and publishes the events in its contract.py."""

@@ -1,0 +1,1 @@
+"""The logistics department service."""

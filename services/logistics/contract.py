@@ -1,0 +1,120 @@
+"""Events the logistics department publishes (topic hanse.logistics)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from hanse.events import EventPayload
+
+TrackingStatus = Literal["picked_up", "in_transit", "customs_cleared", "out_for_delivery", "delivered", "exception"]
+TransportMode = Literal["sea", "air", "courier", "road"]
+
+
+class ReservedLine(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    sku: str
+    warehouse: str
+    quantity: int
+
+
+class ShortLine(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    sku: str
+    requested: int
+    available: int
+
+
+class StockReceived(EventPayload):
+    event_type = "logistics.stock.received.v1"
+    subject_field = "sku"
+
+    receipt_id: str
+    sku: str
+    warehouse: str
+    quantity: int
+
+
+class StockReserved(EventPayload):
+    """All lines of the order are reserved (possibly later, when a back-order is filled)."""
+
+    event_type = "logistics.stock.reserved.v1"
+    subject_field = "order_id"
+
+    order_id: str
+    lines: list[ReservedLine]
+    from_backorder: bool = False
+
+
+class StockShort(EventPayload):
+    """Not enough stock: the order is back-ordered and reserved first-come first-served later."""
+
+    event_type = "logistics.stock.short.v1"
+    subject_field = "order_id"
+
+    order_id: str
+    lines: list[ShortLine]
+
+
+class StockReleased(EventPayload):
+    event_type = "logistics.stock.released.v1"
+    subject_field = "order_id"
+
+    order_id: str
+    lines: list[ReservedLine]
+    reason: str
+
+
+class ShipmentBooked(EventPayload):
+    event_type = "logistics.shipment.booked.v1"
+    subject_field = "order_id"
+
+    shipment_id: str
+    order_id: str
+    carrier: str
+    mode: TransportMode
+    tracking_number: str
+
+
+class ShipmentTracked(EventPayload):
+    """A tracking milestone; the first picked_up/in_transit also publishes shipment.dispatched."""
+
+    event_type = "logistics.shipment.tracked.v1"
+    subject_field = "order_id"
+
+    shipment_id: str
+    order_id: str
+    status: TrackingStatus
+    location: str | None = None
+    at: datetime
+
+
+class ShipmentDispatched(EventPayload):
+    event_type = "logistics.shipment.dispatched.v1"
+    subject_field = "order_id"
+
+    shipment_id: str
+    order_id: str
+    at: datetime
+
+
+class ShipmentDelivered(EventPayload):
+    event_type = "logistics.shipment.delivered.v1"
+    subject_field = "order_id"
+
+    shipment_id: str
+    order_id: str
+    at: datetime
+
+
+class ShipmentCancelled(EventPayload):
+    event_type = "logistics.shipment.cancelled.v1"
+    subject_field = "order_id"
+
+    shipment_id: str
+    order_id: str
+    reason: str

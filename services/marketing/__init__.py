@@ -1,0 +1,1 @@
+"""The marketing department service."""

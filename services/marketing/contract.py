@@ -1,0 +1,68 @@
+"""Events the marketing department publishes (topic hanse.marketing)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from hanse.events import EventPayload
+from hanse.money import Money
+
+
+class CampaignCreated(EventPayload):
+    event_type = "marketing.campaign.created.v1"
+    subject_field = "campaign_id"
+
+    campaign_id: str
+    name: str
+    channel: str
+    utm_campaign: str
+    budget: Money
+
+
+class LeadCaptured(EventPayload):
+    """A lead arrived from the public form; compliance screens the party."""
+
+    event_type = "marketing.lead.captured.v1"
+    subject_field = "lead_id"
+
+    lead_id: str
+    company: str
+    contact_name: str
+    email: str
+    country: str
+    language: str | None = None
+    campaign_id: str | None = None
+    consent_marketing: bool
+    captured_at: datetime
+
+
+class LeadQualified(EventPayload):
+    """The lead passed screening; sales opens an account from it."""
+
+    event_type = "marketing.lead.qualified.v1"
+    subject_field = "lead_id"
+
+    lead_id: str
+    company: str
+    contact_name: str
+    email: str
+    country: str
+    language: str | None = None
+    campaign_id: str | None = None
+
+
+class LeadDisqualified(EventPayload):
+    event_type = "marketing.lead.disqualified.v1"
+    subject_field = "lead_id"
+
+    lead_id: str
+    reason: str
+
+
+class LeadConverted(EventPayload):
+    event_type = "marketing.lead.converted.v1"
+    subject_field = "lead_id"
+
+    lead_id: str
+    account_id: str
+    campaign_id: str | None = None

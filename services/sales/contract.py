@@ -1,0 +1,173 @@
+"""Events the sales department publishes (topic hanse.sales).
+
+`OrderTerms` is the order as placed: compliance copies it into `compliance.order.cleared.v1`
+so finance and logistics act on clearance without waiting for a second topic.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from hanse.events import EventPayload
+from hanse.money import DecimalStr, Money
+
+PaymentTerms = Literal["prepaid", "net_30"]
+OrderStatus = Literal[
+    "placed",
+    "on_hold",
+    "rejected",
+    "backordered",
+    "confirmed",
+    "ready_to_ship",
+    "shipped",
+    "delivered",
+    "completed",
+    "cancelled",
+]
+
+
+class FxApplied(BaseModel):
+    """The ECB reference rate used to convert catalogue prices into the document currency."""
+
+    model_config = ConfigDict(frozen=True)
+
+    base: str
+    quote: str
+    rate: DecimalStr
+    rate_date: date
+
+
+class ProductCreated(EventPayload):
+    event_type = "sales.product.created.v1"
+    subject_field = "sku"
+
+    sku: str
+    name: str
+    hs_code: str
+    origin_country: str
+    unit_price: Money
+    unit_weight_kg: DecimalStr
+
+
+class AccountCreated(EventPayload):
+    """An account was opened; `lead_id` is set when it came from a qualified lead."""
+
+    event_type = "sales.account.created.v1"
+    subject_field = "account_id"
+
+    account_id: str
+    lead_id: str | None = None
+    company: str
+    country: str
+    email: str
+    currency: str
+    vat_id: str | None = None
+    vat_id_valid: bool = False
+    language: str | None = None
+    payment_terms: PaymentTerms
+
+
+class QuoteLine(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    sku: str
+    quantity: int
+    unit_price: DecimalStr
+
+
+class QuoteIssued(EventPayload):
+    event_type = "sales.quote.issued.v1"
+    subject_field = "quote_id"
+
+    quote_id: str
+    account_id: str
+    currency: str
+    incoterm: str
+    named_place: str
+    destination_country: str
+    lines: list[QuoteLine]
+    freight: Money | None = None
+    insurance: Money | None = None
+    subtotal: Money
+    total: Money
+    valid_until: datetime
+    fx: list[FxApplied] = []
+
+
+class OrderLine(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    sku: str
+    name: str
+    quantity: int
+    unit_price: DecimalStr
+    hs_code: str
+    origin_country: str
+    unit_weight_kg: DecimalStr
+
+    @property
+    def amount(self) -> Decimal:
+        return self.unit_price * self.quantity
+
+
+class OrderTerms(BaseModel):
+    """Everything the other departments need to know about an order, as placed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    order_id: str
+    quote_id: str
+    account_id: str
+    lead_id: str | None = None
+    company: str
+    email: str
+    buyer_country: str
+    vat_id: str | None = None
+    vat_id_valid: bool = False
+    destination_country: str
+    incoterm: str
+    named_place: str
+    currency: str
+    payment_terms: PaymentTerms
+    lines: list[OrderLine]
+    freight: Money | None = None
+    insurance: Money | None = None
+    subtotal: Money  # goods only, in `currency`
+    total: Money  # goods + freight + insurance, before tax and duty
+    fx: list[FxApplied] = []
+    placed_at: datetime
+
+
+class OrderPlaced(EventPayload):
+    event_type = "sales.order.placed.v1"
+    subject_field = "order_id"
+
+    order_id: str
+    order: OrderTerms
+
+
+class OrderStatusChanged(EventPayload):
+    """Every status transition of an order, for timelines and partners."""
+
+    event_type = "sales.order.status_changed.v1"
+    subject_field = "order_id"
+
+    order_id: str
+    status: OrderStatus
+    previous_status: OrderStatus | None = None
+    reason: str | None = None
+
+
+class OrderCancelled(EventPayload):
+    """Cancelled before shipping: logistics releases stock, finance voids the open invoice."""
+
+    event_type = "sales.order.cancelled.v1"
+    subject_field = "order_id"
+
+    order_id: str
+    previous_status: OrderStatus
+    reason: str | None = None

@@ -1,0 +1,136 @@
+"""A minimal service used only by the kernel's tests: it posts ledger entries and applies them.
+
+Posting writes an `Entry` row and a `ledger.entry.posted.v1` event in one transaction; the
+handler applies each event to `Applied` exactly once (the inbox guarantees it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import uuid
+from types import ModuleType
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+from sqlmodel import Field, select
+
+from hanse import outbox
+from hanse.app import SessionDep, create_service
+from hanse.auth import require_roles
+from hanse.consumer import EventContext
+from hanse.db import model_base
+from hanse.errors import PermanentEventError
+from hanse.events import EventPayload, EventRegistry
+from hanse.settings import Settings
+
+Model = model_base("ledger")
+
+
+class Entry(Model, table=True):
+    id: str = Field(primary_key=True)
+    account: str
+    amount: int
+
+
+class Applied(Model, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    entry_id: str = Field(index=True)
+    account: str
+    amount: int
+    seq: int = 0
+
+
+class EntryPosted(EventPayload):
+    event_type = "ledger.entry.posted.v1"
+    subject_field = "account"
+
+    entry_id: str
+    account: str
+    amount: int
+    seq: int = 0
+    # Test knobs: fail this many attempts before succeeding; or fail permanently; or go slow.
+    fail_times: int = 0
+    permanent_failure: bool = False
+    sleep_ms: int = 0
+
+
+contract = ModuleType("ledger_contract")
+contract.EntryPosted = EntryPosted
+contract.__name__ = EntryPosted.__module__
+
+
+def ledger_registry() -> EventRegistry:
+    reg = EventRegistry()
+    reg.register(EntryPosted, "ledger")
+    return reg
+
+
+attempts_seen: dict[str, int] = {}
+
+
+async def on_entry_posted(ctx: EventContext, payload: EntryPosted) -> None:
+    attempts_seen[payload.entry_id] = attempts_seen.get(payload.entry_id, 0) + 1
+    if payload.permanent_failure:
+        raise PermanentEventError("this entry can never be applied")
+    if attempts_seen[payload.entry_id] <= payload.fail_times:
+        raise ConnectionError("transient failure, try again")
+    if payload.sleep_ms:
+        await asyncio.sleep(payload.sleep_ms / 1000)
+    ctx.session.add(
+        Applied(entry_id=payload.entry_id, account=payload.account, amount=payload.amount, seq=payload.seq)
+    )
+
+
+class EntryIn(BaseModel):
+    account: str
+    amount: int
+
+
+router = APIRouter()
+
+
+@router.post("/entries", status_code=201)
+async def post_entry(body: EntryIn, session: SessionDep, _=require_roles("finance")) -> dict:
+    entry = await post(session, body.account, body.amount)
+    await session.commit()
+    return {"id": entry.id}
+
+
+@router.get("/applied")
+async def applied(session: SessionDep) -> list[dict]:
+    rows = (await session.exec(select(Applied).order_by(Applied.id))).all()
+    return [r.model_dump() for r in rows]
+
+
+async def post(session, account: str, amount: int, **knobs) -> Entry:
+    entry = Entry(id=uuid.uuid4().hex, account=account, amount=amount)
+    session.add(entry)
+    await outbox.publish(session, EntryPosted(entry_id=entry.id, account=account, amount=amount, **knobs))
+    return entry
+
+
+HANDLERS = {"ledger.entry.posted.v1": on_entry_posted}
+
+
+def make_app(settings: Settings, *, handlers: bool = True):
+    return create_service(
+        "ledger",
+        routers=[router],
+        handlers=HANDLERS if handlers else {},
+        metadata=Model.metadata,
+        settings=settings,
+        registry=ledger_registry(),
+    )
+
+
+if __name__ == "__main__":
+    # Run as a real process for kill tests: python -m tests.support.ledger <port>
+    import uvicorn
+
+    from hanse.settings import Settings as _S
+
+    app = make_app(_S())
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+    os._exit(0)
