@@ -24,7 +24,8 @@ from starlette.responses import Response
 from hanse import db as dbmod
 from hanse.consumer import Consumer, Handler
 from hanse.db import Database
-from hanse.events import EventRegistry, registry as default_registry
+from hanse.events import EventRegistry
+from hanse.events import registry as default_registry
 from hanse.http import EdgeMiddleware, install_problem_handlers, problem
 from hanse.metrics import CONTENT_TYPE_LATEST, Metrics
 from hanse.outbox import Relay
@@ -75,9 +76,7 @@ def create_service(
         database = Database(url, metadata, settings=settings)
         await database.create_all()
         relay = Relay(database, settings, metrics)
-        consumer = (
-            Consumer(name, database, settings, handlers, registry, metrics) if handlers else None
-        )
+        consumer = Consumer(name, database, settings, handlers, registry, metrics) if handlers else None
         tasks = [asyncio.create_task(relay.run(), name=f"{name}-relay")]
         if consumer is not None:
             tasks.append(asyncio.create_task(consumer.run(), name=f"{name}-consumer"))

@@ -85,7 +85,7 @@ class EmbeddedBroker:
         if port_open(self.host, self.port):
             raise RuntimeError(f"port {self.port} is already in use; is a broker already running?")
         url = f"tcp://{self.host}:{self.port}"
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
             [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url],
             stdout=out,

@@ -113,7 +113,7 @@ class Consumer:
                 await self._start()
                 failures = 0
                 await self._loop()
-            except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, KafkaError, OSError) as exc:
                 failures += 1
                 delay = min(0.2 * 2**failures, 5.0)
                 log.warning("%s consumer: broker unavailable (%s); retrying in %.1fs", self.service, exc, delay)
@@ -244,7 +244,8 @@ class Consumer:
             async for attempt_state in AsyncRetrying(
                 stop=stop_after_attempt(self.settings.consumer_max_attempts),
                 wait=wait_exponential_jitter(
-                    initial=self.settings.consumer_backoff_seconds, max=self.settings.consumer_backoff_max_seconds
+                    initial=self.settings.consumer_backoff_seconds,
+                    max=self.settings.consumer_backoff_max_seconds,
                 ),
                 retry=retry_if_not_exception_type(PermanentEventError),
                 reraise=True,
@@ -325,7 +326,7 @@ class Consumer:
                 assert self._producer is not None
                 await self._producer.send_and_wait(self.dlq_topic, value=record.value, key=record.key, headers=headers)
                 break
-            except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, KafkaError, OSError) as exc:
                 log.warning("%s: DLQ publish failed (%s); retrying", self.service, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)

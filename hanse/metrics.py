@@ -13,9 +13,7 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         labels = {"service": service}
         r = self.registry
-        self.http_requests = Counter(
-            "hanse_http_requests", "HTTP requests", ["method", "route", "status"], registry=r
-        )
+        self.http_requests = Counter("hanse_http_requests", "HTTP requests", ["method", "route", "status"], registry=r)
         self.http_duration = Histogram(
             "hanse_http_request_duration_seconds",
             "HTTP request duration",

@@ -111,7 +111,7 @@ class Relay:
             try:
                 await self.publish_pending()
                 failures = 0
-            except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, KafkaError, OSError) as exc:
                 failures += 1
                 delay = min(0.2 * 2**failures, 5.0)
                 log.warning("relay: broker unavailable (%s); retrying in %.1fs", exc, delay)
@@ -218,10 +218,8 @@ class Relay:
         futures = []
         try:
             for row in rows:
-                futures.append(
-                    await producer.send(row.topic, value=row.payload, key=row.key.encode(), headers=headers)
-                )
-        except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+                futures.append(await producer.send(row.topic, value=row.payload, key=row.key.encode(), headers=headers))
+        except (TimeoutError, KafkaError, OSError) as exc:
             results: list[Any] = [*await asyncio.gather(*futures, return_exceptions=True), exc]
         else:
             results = await asyncio.gather(*futures, return_exceptions=True)
@@ -273,6 +271,6 @@ class Relay:
             producer = await asyncio.wait_for(self._get_producer(), timeout)
             await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout)
             return True
-        except (KafkaError, OSError, asyncio.TimeoutError):
+        except (TimeoutError, KafkaError, OSError):
             await self._reset_producer()
             return False

@@ -222,7 +222,10 @@ async def test_two_relays_over_one_postgres_outbox_publish_each_row_once(broker,
     if not database_url.startswith("postgresql"):
         pytest.skip("SKIP LOCKED sharing is a PostgreSQL feature; SQLite runs one relay per file")
     settings = make_settings(broker.bootstrap, database_url, relay_batch_size=7)
-    db_a, db_b = await start_db(settings), Database(settings.database_url, ledger.Model.metadata, settings=settings)
+    db_a, db_b = (
+        await start_db(settings),
+        Database(settings.database_url, ledger.Model.metadata, settings=settings),
+    )
     ids = await post_entries(db_a, [(f"k{i % 40}", i) for i in range(120)])
     relay_a, relay_b = Relay(db_a, settings), Relay(db_b, settings)
     async with running(relay_a, relay_b):

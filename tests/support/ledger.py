@@ -78,9 +78,7 @@ async def on_entry_posted(ctx: EventContext, payload: EntryPosted) -> None:
         raise ConnectionError("transient failure, try again")
     if payload.sleep_ms:
         await asyncio.sleep(payload.sleep_ms / 1000)
-    ctx.session.add(
-        Applied(entry_id=payload.entry_id, account=payload.account, amount=payload.amount, seq=payload.seq)
-    )
+    ctx.session.add(Applied(entry_id=payload.entry_id, account=payload.account, amount=payload.amount, seq=payload.seq))
 
 
 class EntryIn(BaseModel):

@@ -1,0 +1,16 @@
+"""The sales service: its routes and event handlers, wired by the kernel."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from hanse.app import create_service
+from hanse.settings import Settings
+from services.sales import api, handlers
+
+
+def build(settings: Settings | None = None) -> FastAPI:
+    return create_service("sales", routers=[api.router], handlers=handlers.HANDLERS, settings=settings)
+
+
+app = build()

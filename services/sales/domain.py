@@ -1,0 +1,3 @@
+"""Business rules of the sales department: plain Python, no HTTP or Kafka."""
+
+from __future__ import annotations

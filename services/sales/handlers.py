@@ -1,0 +1,7 @@
+"""How the sales department reacts to other departments' events."""
+
+from __future__ import annotations
+
+from hanse.consumer import Handler
+
+HANDLERS: dict[str, Handler] = {}
