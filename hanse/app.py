@@ -10,13 +10,13 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import ORJSONResponse
 from sqlalchemy import MetaData
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
@@ -101,7 +101,6 @@ def create_service(
         title=title or f"Hanse {name}",
         version=version,
         lifespan=lifespan,
-        default_response_class=ORJSONResponse,
     )
     app.state.settings = settings
     app.state.service_name = name
@@ -111,8 +110,8 @@ def create_service(
     ops = APIRouter(tags=["operations"])
 
     @ops.get("/livez", summary="The process is alive")
-    async def livez() -> dict[str, str]:
-        return {"status": "ok", "service": name}
+    async def livez() -> dict[str, Any]:
+        return {"status": "ok", "service": name, "pid": os.getpid()}
 
     @ops.get("/readyz", summary="Database and broker are reachable", responses={503: {"description": "not ready"}})
     async def readyz(request: Request) -> Any:
@@ -142,8 +141,10 @@ def create_service(
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's session; GET and HEAD read from a snapshot that never waits for writers."""
     runtime: ServiceRuntime = request.app.state.runtime
-    async with runtime.db.sessionmaker() as session:
+    factory = runtime.db.read_sessionmaker if request.method in ("GET", "HEAD") else runtime.db.sessionmaker
+    async with factory() as session:
         yield session
 
 

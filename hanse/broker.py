@@ -76,6 +76,7 @@ class EmbeddedBroker:
         self.host, self.port = host, port
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
+        self._log = None
 
     @property
     def bootstrap(self) -> str:
@@ -106,6 +107,12 @@ class EmbeddedBroker:
         raise TimeoutError(f"broker not listening on {self.bootstrap} after {timeout}s")
 
     def stop(self, timeout: float = 10.0) -> None:
+        self._stop(timeout)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def _stop(self, timeout: float) -> None:
         if not self.process or self.process.poll() is not None:
             return
         with contextlib.suppress(ProcessLookupError):

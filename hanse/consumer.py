@@ -244,8 +244,9 @@ class Consumer:
             async for attempt_state in AsyncRetrying(
                 stop=stop_after_attempt(self.settings.consumer_max_attempts),
                 wait=wait_exponential_jitter(
-                    initial=self.settings.consumer_backoff_seconds,
+                    multiplier=self.settings.consumer_backoff_seconds,
                     max=self.settings.consumer_backoff_max_seconds,
+                    jitter=self.settings.consumer_backoff_seconds,
                 ),
                 retry=retry_if_not_exception_type(PermanentEventError),
                 reraise=True,
@@ -283,12 +284,13 @@ class Consumer:
 
     async def _claim(self, session: AsyncSession, event: CloudEvent) -> bool:
         """Record the event in the inbox; False when it was handled before."""
-        seen = await session.execute(select(self.inbox.c.event_id).where(self.inbox.c.event_id == event.id))
+        conn = await session.connection()
+        seen = await conn.execute(select(self.inbox.c.event_id).where(self.inbox.c.event_id == event.id))
         if seen.first() is not None:
             return False
         try:
             async with session.begin_nested():
-                await session.execute(
+                await conn.execute(
                     insert(self.inbox).values(event_id=event.id, event_type=event.type, handled_at=utcnow())
                 )
         except IntegrityError:

@@ -127,8 +127,13 @@ class Database:
         else:
             kwargs.update(connect_args={"timeout": 30})
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
-        if not self.is_postgres:
+        if self.is_postgres:
+            self.read_engine = self.engine
+        else:
             _sqlite_serialised_writes(self.engine)
+            # Readers get plain deferred transactions: in WAL mode they never wait for a writer.
+            self.read_engine = create_async_engine(url, **kwargs)
+            _sqlite_snapshot_reads(self.read_engine)
         self.on_commit: list[Callable[[], None]] = []
 
         class _SyncSession(Session):
@@ -138,6 +143,13 @@ class Database:
         kernel = {name: metadata.tables[name] for name in ("outbox", "inbox", "idempotency_key")}
         self.sessionmaker = async_sessionmaker(
             self.engine,
+            class_=AsyncSession,
+            sync_session_class=_SyncSession,
+            expire_on_commit=False,
+            info={"tables": kernel, "settings": settings},
+        )
+        self.read_sessionmaker = async_sessionmaker(
+            self.read_engine,
             class_=AsyncSession,
             sync_session_class=_SyncSession,
             expire_on_commit=False,
@@ -154,6 +166,12 @@ class Database:
         async with self.sessionmaker() as session:
             yield session
 
+    @asynccontextmanager
+    async def read_session(self) -> AsyncIterator[AsyncSession]:
+        """A session for reading only (never blocks behind writers on SQLite)."""
+        async with self.read_sessionmaker() as session:
+            yield session
+
     async def create_all(self) -> None:
         async with self.engine.begin() as conn:
             await conn.run_sync(self.metadata.create_all)
@@ -164,6 +182,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()
 
 
 def _sqlite_serialised_writes(engine: AsyncEngine) -> None:
@@ -174,8 +194,25 @@ def _sqlite_serialised_writes(engine: AsyncEngine) -> None:
     invoice numbering race-free on SQLite (PostgreSQL uses row locks instead).
     """
 
+    _sqlite_pragmas(engine)
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _sqlite_snapshot_reads(engine: AsyncEngine) -> None:
+    _sqlite_pragmas(engine)
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+
+def _sqlite_pragmas(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
+        # Autocommit at the driver; SQLAlchemy's "begin" event issues BEGIN itself.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -183,10 +220,6 @@ def _sqlite_serialised_writes(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 async def ensure_postgres_database(url: str) -> None:

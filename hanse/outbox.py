@@ -42,7 +42,8 @@ async def publish(
     department = payload.event_type.split(".", 1)[0]
     event = make_event(payload, source_department=department, correlation_id=correlation_id, cause=cause)
     outbox = _outbox_table(session)
-    await session.execute(
+    conn = await session.connection()
+    await conn.execute(
         insert(outbox).values(
             event_id=event.id,
             topic=settings.topic(department),

@@ -27,6 +27,15 @@ class InvoiceIssued(EventPayload):
     total: Money
     vat_treatment: str
     due_date: date | None = None
+    # Added fields (optional, backward compatible): the rate behind `tax`, the note printed on
+    # the invoice (reverse charge, export), the ECB rate to the base currency, and for a credit
+    # note the invoice it credits.
+    vat_rate: DecimalStr | None = None
+    vat_note: str | None = None
+    total_base: Money | None = None
+    fx_rate: DecimalStr | None = None
+    fx_rate_date: date | None = None
+    credited_invoice_id: str | None = None
 
 
 class PaymentReceived(EventPayload):

@@ -2,6 +2,307 @@
 
 from __future__ import annotations
 
-from hanse.db import model_base
+import re
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+import pycountry
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, StringConstraints
+from pydantic import Field as PydanticField
+from sqlalchemy import BigInteger, CheckConstraint, Numeric, UniqueConstraint
+from sqlmodel import Field
+
+from hanse.db import UTCDateTime, model_base
+from hanse.money import DecimalStr, FxRate, Money, validate_currency
+from services.logistics.contract import ReservedLine, TrackingStatus, TransportMode
 
 Model = model_base("logistics")
+
+SKU_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+WAREHOUSE_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
+# One receipt or milestone is bounded so sums stay far from any integer overflow.
+MAX_RECEIPT_QUANTITY = 1_000_000
+
+FulfilmentStatus = Literal["pending", "reserved", "backordered", "dispatched", "cancelled", "rejected"]
+ShipmentStatus = Literal["booked", "in_transit", "delivered", "cancelled"]
+
+
+# -- tables -----------------------------------------------------------------------------------------
+
+
+class Warehouse(Model, table=True):
+    __tablename__ = "warehouse"
+
+    id: str = Field(primary_key=True, max_length=36)
+    code: str = Field(max_length=32, unique=True)
+    name: str = Field(max_length=200)
+    country: str = Field(max_length=2)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class StockLevel(Model, table=True):
+    """Units of one SKU in one warehouse; `reserved` never exceeds `on_hand` (the database checks it)."""
+
+    __tablename__ = "stock_level"
+    __table_args__ = (
+        UniqueConstraint("sku", "warehouse", name="uq_stock_level_sku_warehouse"),
+        CheckConstraint("on_hand >= 0", name="ck_stock_level_on_hand"),
+        CheckConstraint("reserved >= 0 AND reserved <= on_hand", name="ck_stock_level_never_oversold"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    sku: str = Field(max_length=64, index=True)
+    warehouse: str = Field(max_length=32)
+    on_hand: int = Field(default=0, sa_type=BigInteger)
+    reserved: int = Field(default=0, sa_type=BigInteger)
+
+
+class StockReceipt(Model, table=True):
+    __tablename__ = "stock_receipt"
+
+    id: str = Field(primary_key=True, max_length=36)
+    sku: str = Field(max_length=64, index=True)
+    warehouse: str = Field(max_length=32)
+    quantity: int
+    received_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class FulfilmentOrder(Model, table=True):
+    """An order as logistics knows it: from clearance (or an earlier tombstone) to dispatch.
+
+    A row may exist before clearance: `pending` when finance's payment came first, `cancelled`
+    or `rejected` as a tombstone when the cancel or rejection overtook the clearance.
+    """
+
+    __tablename__ = "fulfilment_order"
+
+    order_id: str = Field(primary_key=True, max_length=64)
+    status: str = Field(max_length=16, index=True)
+    cleared: bool = False
+    payment_terms: str | None = Field(default=None, max_length=16)
+    incoterm: str | None = Field(default=None, max_length=8)
+    destination_country: str | None = Field(default=None, max_length=2)
+    weight_kg: Decimal | None = Field(default=None, sa_type=Numeric(18, 3))
+    invoice_paid: bool = False
+    cleared_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # FCFS position of a back-order: the time it was recorded (ties broken by order id).
+    backordered_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    reserved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    closed_reason: str | None = Field(default=None, max_length=200)
+
+
+class OrderLineWanted(Model, table=True):
+    """What the order needs per SKU (lines of the same SKU summed)."""
+
+    __tablename__ = "order_line_wanted"
+    __table_args__ = (UniqueConstraint("order_id", "sku", name="uq_order_line_wanted"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str = Field(max_length=64, index=True)
+    sku: str = Field(max_length=64, index=True)
+    quantity: int = Field(sa_type=BigInteger)
+
+
+class Reservation(Model, table=True):
+    """Units held for an order in one warehouse; they count while the order is `reserved`."""
+
+    __tablename__ = "reservation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str = Field(max_length=64, index=True)
+    sku: str = Field(max_length=64)
+    warehouse: str = Field(max_length=32)
+    quantity: int = Field(sa_type=BigInteger)
+
+
+class Shipment(Model, table=True):
+    __tablename__ = "shipment"
+
+    id: str = Field(primary_key=True, max_length=36)
+    order_id: str = Field(max_length=64, unique=True)  # book exactly once per order
+    status: str = Field(max_length=16)
+    carrier: str = Field(max_length=64)
+    mode: str = Field(max_length=8)
+    tracking_number: str = Field(max_length=32, unique=True)
+    destination_country: str | None = Field(default=None, max_length=2)
+    weight_kg: Decimal | None = Field(default=None, sa_type=Numeric(18, 3))
+    booked_at: datetime = Field(sa_type=UTCDateTime)
+    dispatched_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    cancelled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class TrackingMilestone(Model, table=True):
+    __tablename__ = "tracking_milestone"
+
+    id: str = Field(primary_key=True, max_length=36)
+    shipment_id: str = Field(max_length=36, index=True)
+    status: str = Field(max_length=24)
+    location: str | None = Field(default=None, max_length=200)
+    at: datetime = Field(sa_type=UTCDateTime)
+    recorded_at: datetime = Field(sa_type=UTCDateTime)
+
+
+# -- API schemas ------------------------------------------------------------------------------------
+
+
+def _country(value: str) -> str:
+    code = value.strip().upper()
+    if len(code) != 2 or pycountry.countries.get(alpha_2=code) is None:
+        raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code")
+    return code
+
+
+def _warehouse_code(value: str) -> str:
+    code = value.strip().upper()
+    if not WAREHOUSE_CODE.match(code):
+        raise ValueError("code must be 1-32 characters of A-Z, 0-9, '_' or '-', starting with a letter or digit")
+    return code
+
+
+def _currency(value: str) -> str:
+    return validate_currency(value)
+
+
+CountryCode = Annotated[str, StringConstraints(max_length=64), AfterValidator(_country)]
+WarehouseCode = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_warehouse_code)]
+Sku = Annotated[str, StringConstraints(pattern=SKU_PATTERN)]
+Quantity = Annotated[int, PydanticField(strict=True, gt=0, le=MAX_RECEIPT_QUANTITY)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class WarehouseCreate(_Body):
+    code: WarehouseCode
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    country: CountryCode
+
+
+class WarehousePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    code: str
+    name: str
+    country: str
+    created_at: datetime
+
+
+class ReceiptCreate(_Body):
+    sku: Sku
+    warehouse: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    quantity: Quantity
+
+
+class ReceiptPublic(BaseModel):
+    id: str
+    sku: str
+    warehouse: str
+    quantity: int
+    received_at: datetime
+    backorders_filled: list[str] = []
+
+
+class WarehouseStock(BaseModel):
+    warehouse: str
+    on_hand: int
+    reserved: int
+    available: int
+
+
+class StockPublic(BaseModel):
+    sku: str
+    on_hand: int
+    reserved: int
+    available: int
+    warehouses: list[WarehouseStock]
+
+
+class WantedLine(BaseModel):
+    sku: str
+    quantity: int
+
+
+class FulfilmentPublic(BaseModel):
+    order_id: str
+    status: FulfilmentStatus
+    lines: list[WantedLine]
+    reserved: list[ReservedLine]
+    payment_terms: str | None
+    invoice_paid: bool
+    backordered_at: datetime | None
+    reserved_at: datetime | None
+    closed_reason: str | None
+    shipment_id: str | None
+
+
+class MilestonePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    status: TrackingStatus
+    location: str | None
+    at: datetime
+
+
+class ShipmentPublic(BaseModel):
+    id: str
+    order_id: str
+    status: ShipmentStatus
+    carrier: str
+    mode: TransportMode
+    tracking_number: str
+    destination_country: str | None
+    weight_kg: DecimalStr | None
+    booked_at: datetime
+    dispatched_at: datetime | None
+    delivered_at: datetime | None
+    cancelled_at: datetime | None
+    milestones: list[MilestonePublic] = []
+
+
+class TrackingCreate(_Body):
+    status: TrackingStatus
+    location: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    at: AwareDatetime | None = None
+
+
+class TrackingPublic(BaseModel):
+    id: str
+    shipment_id: str
+    status: TrackingStatus
+    location: str | None
+    at: datetime
+    shipment_status: ShipmentStatus
+
+
+# Weights and volumes are measurements, not money: JSON numbers are accepted (as their decimal text).
+Measure = Annotated[Decimal, PydanticField(allow_inf_nan=False, max_digits=18, decimal_places=6)]
+
+
+class RateRequest(_Body):
+    destination_country: CountryCode
+    mode: TransportMode
+    weight_kg: Annotated[Measure, PydanticField(gt=0, le=1_000_000)]
+    volume_m3: Annotated[Measure, PydanticField(ge=0, le=100_000)] = Decimal(0)
+    origin_country: CountryCode | None = None
+    currency: Annotated[str, StringConstraints(min_length=1, max_length=8), AfterValidator(_currency)] | None = None
+
+
+class RateQuotePublic(BaseModel):
+    mode: TransportMode
+    zone: str
+    origin_country: str
+    destination_country: str
+    actual_weight_kg: DecimalStr
+    volumetric_weight_kg: DecimalStr
+    chargeable_weight_kg: DecimalStr
+    price: Money
+    currency: str
+    rate_per_kg: Money
+    minimum_charge: Money
+    fx: FxRate | None = None

@@ -96,6 +96,8 @@ class QuoteIssued(EventPayload):
     total: Money
     valid_until: datetime
     fx: list[FxApplied] = []
+    # Added: the transport mode the freight was priced for (sea, air, courier, road).
+    mode: str | None = None
 
 
 class OrderLine(BaseModel):
@@ -140,6 +142,8 @@ class OrderTerms(BaseModel):
     total: Money  # goods + freight + insurance, before tax and duty
     fx: list[FxApplied] = []
     placed_at: datetime
+    # Added: the transport mode the quote priced freight for (sea, air, courier, road).
+    mode: str | None = None
 
 
 class OrderPlaced(EventPayload):

@@ -38,7 +38,7 @@ async def post_entries(db: Database, entries: list[tuple[str, int]], **knobs) ->
 
 
 async def applied_rows(db: Database) -> list[ledger.Applied]:
-    async with db.session() as session:
+    async with db.read_session() as session:
         return list((await session.exec(select(ledger.Applied).order_by(ledger.Applied.id))).all())
 
 

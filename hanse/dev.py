@@ -1,0 +1,234 @@
+"""`hanse dev`: the whole platform as child processes in the foreground.
+
+Starts the embedded broker (unless KAFKA_BOOTSTRAP_SERVERS points elsewhere), the five
+department services and the gateway; prints where they listen and the admin login; restarts a
+child that dies; on Ctrl-C or SIGTERM stops them all. Children die with the supervisor even if
+it is killed outright (PR_SET_PDEATHSIG), so nothing is ever left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from hanse.broker import port_open
+from hanse.settings import Settings, get_settings
+from hanse.topology import DEPARTMENTS, service_port
+
+PR_SET_PDEATHSIG = 1
+COLOURS = {"broker": 90, "marketing": 35, "sales": 34, "compliance": 33, "finance": 32, "logistics": 36, "gateway": 1}
+
+
+def _die_with_parent() -> None:
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    url: str | None = None  # where /readyz answers (None for the broker)
+    process: asyncio.subprocess.Process | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+    pump: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+class Supervisor:
+    def __init__(self, children: list[Child], out=sys.stdout) -> None:
+        self.children = children
+        self.out = out
+        self.stopping = asyncio.Event()
+        self.tty = out.isatty()
+
+    def say(self, name: str, line: str) -> None:
+        label = f"{name:<10}"
+        if self.tty:
+            label = f"\033[{COLOURS.get(name, 0)}m{label}\033[0m"
+        self.out.write(f"{label}| {line}\n")
+        self.out.flush()
+
+    async def start(self, child: Child) -> None:
+        child.process = await asyncio.create_subprocess_exec(
+            *child.argv,
+            env=child.env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,  # our own signal handling decides when children stop
+            preexec_fn=_die_with_parent,
+        )
+        child.started_at = time.monotonic()
+        child.pump = asyncio.create_task(self._pump(child, child.process))
+
+    async def _pump(self, child: Child, process: asyncio.subprocess.Process) -> None:
+        assert process.stdout is not None
+        async for raw in process.stdout:
+            self.say(child.name, raw.decode("utf-8", "replace").rstrip())
+
+    async def wait_ready(self, child: Child, timeout: float = 60.0) -> bool:
+        deadline = time.monotonic() + timeout
+        async with aiohttp.ClientSession() as session:
+            while time.monotonic() < deadline and not self.stopping.is_set():
+                if child.process is None or child.process.returncode is not None:
+                    return False
+                if child.url is None:
+                    host, port = child.env["HANSE_BROKER_ADDR"].rsplit(":", 1)
+                    if port_open(host, int(port)):
+                        return True
+                else:
+                    with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
+                        async with session.get(f"{child.url}/readyz", timeout=aiohttp.ClientTimeout(total=2)) as r:
+                            if r.status == 200:
+                                return True
+                await asyncio.sleep(0.2)
+        return False
+
+    async def watch(self) -> None:
+        """Restart children that exit, with backoff; a child that ran a while starts fresh."""
+        while not self.stopping.is_set():
+            for child in self.children:
+                process = child.process
+                if process is None or process.returncode is None:
+                    continue
+                if self.stopping.is_set():
+                    return
+                uptime = time.monotonic() - child.started_at
+                child.restarts = 0 if uptime > 30 else child.restarts + 1
+                delay = min(0.5 * 2**child.restarts, 10.0)
+                self.say(child.name, f"exited with {process.returncode}; restarting in {delay:.1f}s")
+                await asyncio.sleep(delay)
+                if not self.stopping.is_set():
+                    await self.start(child)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), 0.5)
+
+    async def stop_all(self, grace: float = 15.0) -> None:
+        # Services and gateway first, broker last: services flush their outboxes while it is up.
+        await self._stop([c for c in self.children if c.name != "broker"], grace)
+        await self._stop([c for c in self.children if c.name == "broker"], 5.0)
+
+    async def _stop(self, children: list[Child], grace: float) -> None:
+        running = [c for c in children if c.process and c.process.returncode is None]
+        for child in running:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for child in children:
+            if child.process is None:
+                continue
+            try:
+                await asyncio.wait_for(child.process.wait(), max(deadline - time.monotonic(), 0.1))
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.process.pid, signal.SIGKILL)
+                await child.process.wait()
+            if child.pump:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(child.pump, 1.0)
+
+
+def plan(settings: Settings, env: dict[str, str]) -> tuple[list[Child], str, bool]:
+    """The children to run and their environment; returns (children, bootstrap, embedded)."""
+    python = sys.executable
+    base_env = {**env, "PYTHONUNBUFFERED": "1"}
+    external = env.get("KAFKA_BOOTSTRAP_SERVERS")
+    broker_port = int(env.get("HANSE_BROKER_PORT", "9092"))
+    bootstrap = external or f"127.0.0.1:{broker_port}"
+    base_env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
+    children: list[Child] = []
+    if not external:
+        children.append(
+            Child(
+                "broker",
+                [python, "-m", "hanse.cli", "broker", "--port", str(broker_port)],
+                {**base_env, "HANSE_BROKER_ADDR": bootstrap},
+            )
+        )
+    use_postgres = env.get("HANSE_DB", "sqlite") == "postgres"
+    pg_base = env.get("HANSE_POSTGRES_BASE", "postgresql+asyncpg://postgres@127.0.0.1:5432").rstrip("/")
+    for name in DEPARTMENTS:
+        port = service_port(name, settings.service_port_base)
+        child_env = {**base_env, "HANSE_SERVICE": name}
+        if use_postgres:
+            child_env["DATABASE_URL"] = f"{pg_base}/hanse_{name}"
+        else:
+            child_env.pop("DATABASE_URL", None)
+        children.append(
+            Child(name, [python, "-m", "hanse.cli", "serve", name], child_env, url=f"http://127.0.0.1:{port}")
+        )
+    children.append(
+        Child(
+            "gateway",
+            [python, "-m", "hanse.cli", "serve", "gateway"],
+            base_env,
+            url=f"http://127.0.0.1:{settings.gateway_port}",
+        )
+    )
+    return children, bootstrap, not external
+
+
+async def run_dev() -> int:
+    settings = get_settings()
+    env = dict(os.environ)
+    env.setdefault("HANSE_ENV", settings.env)
+    env["HANSE_DATA_DIR"] = str(settings.data_dir.resolve())
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    admin_user, admin_password = settings.admin_login()
+    env["HANSE_ADMIN_USER"], env["HANSE_ADMIN_PASSWORD"] = admin_user, admin_password
+    env["HANSE_JWT_SECRET"] = settings.signing_secret()
+    children, bootstrap, embedded = plan(settings, env)
+    supervisor = Supervisor(children)
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, supervisor.stopping.set)
+
+    try:
+        for child in children:
+            await supervisor.start(child)
+            if child.name == "broker" and not await supervisor.wait_ready(child, 30):
+                supervisor.say("broker", "did not start; is port in use?")
+                return 1
+        pending = [c for c in children if c.url]
+        ready = await asyncio.gather(*(supervisor.wait_ready(c, 90) for c in pending))
+        if supervisor.stopping.is_set():
+            return 0
+        _print_table(settings, children, bootstrap, embedded, admin_user, admin_password, ready, env)
+        await supervisor.watch()
+        return 0
+    finally:
+        supervisor.stopping.set()
+        print("\nstopping Hanse ...", flush=True)
+        await supervisor.stop_all()
+        print("all processes stopped", flush=True)
+
+
+def _print_table(settings, children, bootstrap, embedded, user, password, ready, env) -> None:
+    services = [c for c in children if c.url]
+    lines = ["", "Hanse is running" + ("" if all(ready) else " (some parts are not ready yet, see above)")]
+    lines.append(f"  {'process':<11}{'url':<28}ready")
+    for child, ok in zip(services, ready, strict=True):
+        lines.append(f"  {child.name:<11}{child.url:<28}{'yes' if ok else 'NO'}")
+    broker = f"{bootstrap} ({'embedded tansu, memory only' if embedded else 'external'})"
+    lines.append(f"  {'broker':<11}{broker}")
+    db = "PostgreSQL" if env.get("HANSE_DB") == "postgres" else f"SQLite files in {settings.data_dir}"
+    lines.append(f"  {'databases':<11}{db}")
+    gw = f"http://127.0.0.1:{settings.gateway_port}"
+    lines.append("")
+    lines.append(f"  API docs     {gw}/docs        (each service also has /docs, /openapi.json, /metrics)")
+    saved = "" if os.environ.get("HANSE_ADMIN_PASSWORD") else f"   (saved in {settings.data_dir / 'admin-password'})"
+    lines.append(f"  admin login  {user} / {password}{saved}")
+    lines.append(f"  try          curl -s -X POST {gw}/api/v1/auth/token -d username={user} -d password=...")
+    lines.append("  Ctrl-C stops everything.")
+    print("\n".join(lines) + "\n", flush=True)
