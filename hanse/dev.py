@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import signal
 import sys
@@ -19,17 +18,11 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from hanse.broker import port_open
+from hanse.broker import die_with_parent, port_open
 from hanse.settings import Settings, get_settings
 from hanse.topology import DEPARTMENTS, service_port
 
-PR_SET_PDEATHSIG = 1
 COLOURS = {"broker": 90, "marketing": 35, "sales": 34, "compliance": 33, "finance": 32, "logistics": 36, "gateway": 1}
-
-
-def _die_with_parent() -> None:
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass
@@ -66,7 +59,7 @@ class Supervisor:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,  # our own signal handling decides when children stop
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         child.started_at = time.monotonic()
         child.pump = asyncio.create_task(self._pump(child, child.process))

@@ -1,0 +1,170 @@
+"""The whole platform, started the way a developer starts it (`hanse dev`), on free ports."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hanse.topology import DEPARTMENTS
+from tests.conftest import free_port
+
+ADMIN_PASSWORD = "e2e-admin-password-1234"
+
+
+@dataclass
+class Platform:
+    gateway: str
+    services: dict[str, str]
+    bootstrap: str
+    data_dir: Path
+    process: subprocess.Popen
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+    admin_user: str = "admin"
+    admin_password: str = ADMIN_PASSWORD
+
+    def token(self) -> str:
+        response = httpx.post(
+            f"{self.gateway}/api/v1/auth/token",
+            data={"username": self.admin_user, "password": self.admin_password},
+            timeout=10,
+        )
+        response.raise_for_status()
+        return response.json()["access_token"]
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def pids(self) -> dict[str, int]:
+        found = {}
+        for name, url in {**self.services, "gateway": self.gateway}.items():
+            with contextlib.suppress(httpx.HTTPError):
+                found[name] = httpx.get(f"{url}/livez", timeout=5).json()["pid"]
+        return found
+
+
+def _free_port_block(size: int) -> int:
+    """A base port such that base+1 .. base+size are all free."""
+    for _ in range(200):
+        base = free_port() - 1
+        if base + size >= 65000:
+            continue
+        ok = True
+        for port in range(base + 1, base + size + 1):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return base
+    raise RuntimeError("no block of free ports")
+
+
+def start_platform(tmp: Path, extra_env: dict[str, str] | None = None) -> Platform:
+    base = _free_port_block(len(DEPARTMENTS))
+    gateway_port, broker_port = free_port(), free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("HANSE_", "KAFKA_", "DATABASE_URL"))},
+        "HANSE_ENV": "dev",
+        "HANSE_DATA_DIR": str(tmp / "var"),
+        "HANSE_BROKER_PORT": str(broker_port),
+        "HANSE_SERVICE_PORT_BASE": str(base),
+        "HANSE_GATEWAY_PORT": str(gateway_port),
+        "HANSE_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        **(extra_env or {}),
+    }
+    log_path = tmp / "platform.log"
+    log = open(log_path, "wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hanse.cli", "dev"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    services = {name: f"http://127.0.0.1:{base + i + 1}" for i, name in enumerate(DEPARTMENTS)}
+    platform = Platform(
+        gateway=f"http://127.0.0.1:{gateway_port}",
+        services=services,
+        bootstrap=f"127.0.0.1:{broker_port}",
+        data_dir=tmp / "var",
+        process=process,
+        log_path=log_path,
+        env=env,
+    )
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"hanse dev exited with {process.returncode}:\n{platform.log()[-5000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{platform.gateway}/readyz", timeout=5).status_code == 200:
+                return platform
+        time.sleep(0.3)
+    stop_platform(platform)
+    raise RuntimeError(f"platform not ready after 180s:\n{platform.log()[-5000:]}")
+
+
+def stop_platform(platform: Platform, timeout: float = 60) -> None:
+    if platform.process.poll() is None:
+        platform.process.send_signal(signal.SIGTERM)
+        try:
+            platform.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(platform.process.pid, signal.SIGKILL)
+            platform.process.wait()
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead for our purposes (it only waits to be reaped by its parent).
+    with contextlib.suppress(OSError):
+        if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
+            return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    running = start_platform(tmp_path_factory.mktemp("platform"))
+    yield running
+    pids = running.pids()
+    stop_platform(running)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(alive(p) for p in pids.values()):
+        time.sleep(0.1)
+    leftover = {n: p for n, p in pids.items() if alive(p)}
+    assert not leftover, f"processes left behind after SIGTERM: {leftover}"
+
+
+@pytest.fixture
+def admin_headers(platform: Platform) -> dict[str, str]:
+    return {"Authorization": f"Bearer {platform.token()}"}
+
+
+async def wait_for(check, timeout: float = 30.0, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
