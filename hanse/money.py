@@ -111,8 +111,13 @@ def _eur_rate(currency: str, on: date) -> tuple[Decimal, date]:
     if bounds is None:
         raise ValueError(f"no ECB reference rate for {currency}")
     day = min(on, bounds.last_date)
+    from currency_converter import RateNotFoundError
+
     for _ in range(15):
-        rate = converter._get_rate(currency, day)  # type: ignore[attr-defined]
+        try:
+            rate = converter._get_rate(currency, day)  # type: ignore[attr-defined]
+        except RateNotFoundError:
+            rate = None
         if rate is not None:
             # ECB publishes 5 significant digits; str() of the float gives them back exactly.
             return Decimal(str(rate)), day
