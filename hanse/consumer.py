@@ -102,24 +102,28 @@ class Consumer:
         self._producer = None
         self._stopping = False
         self._idle = asyncio.Event()
+        self._closed = asyncio.Event()
         self.processed = 0
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
     async def run(self) -> None:
         failures = 0
-        while not self._stopping:
-            try:
-                await self._start()
-                failures = 0
-                await self._loop()
-            except (TimeoutError, KafkaError, OSError) as exc:
-                failures += 1
-                delay = min(0.2 * 2**failures, 5.0)
-                log.warning("%s consumer: broker unavailable (%s); retrying in %.1fs", self.service, exc, delay)
-                await self._close()
-                await asyncio.sleep(delay)
-        await self._close()
+        try:
+            while not self._stopping:
+                try:
+                    await self._start()
+                    failures = 0
+                    await self._loop()
+                except (TimeoutError, KafkaError, OSError) as exc:
+                    failures += 1
+                    delay = min(0.2 * 2**failures, 5.0)
+                    log.warning("%s consumer: broker unavailable (%s); retrying in %.1fs", self.service, exc, delay)
+                    await self._close()
+                    await asyncio.sleep(delay)
+        finally:
+            await self._close()
+            self._closed.set()
 
     async def _start(self) -> None:
         if self._consumer is not None:
@@ -134,6 +138,9 @@ class Consumer:
             auto_offset_reset="earliest",
             client_id=f"hanse-{self.service}",
             metadata_max_age_ms=30_000,
+            # The broker answers a fetch as soon as data is there; an idle one is re-asked at this pace.
+            fetch_max_wait_ms=self.settings.consumer_fetch_wait_ms,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
         )
         producer = broker.producer(bootstrap)
         try:
@@ -156,10 +163,10 @@ class Consumer:
                     await client.stop()
 
     async def stop(self, timeout: float = 10.0) -> None:
-        """Finish the message in hand, commit its offset, then leave the group."""
+        """Finish the batch in hand, commit its offsets, then leave the group."""
         self._stopping = True
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), timeout)
+            await asyncio.wait_for(self._closed.wait(), timeout)
 
     # -- the loop ------------------------------------------------------------------------------------
 
@@ -173,8 +180,7 @@ class Consumer:
                 break
             self._idle.clear()
             for tp, records in batches.items():
-                for record in records:
-                    await self.process(record)
+                await self.process_batch(records)
                 await self._commit(consumer, tp, records[-1].offset + 1)
             await self._update_lag(consumer)
         self._idle.set()
@@ -202,21 +208,70 @@ class Consumer:
 
     async def process(self, record: ConsumerRecord) -> str:
         """Handle one record; never raises for a bad message. Returns the outcome."""
-        event_type = "?"
-        try:
-            event, payload, handler = self._decode(record)
-            if handler is None:
-                outcome = "ignored"
-            else:
-                event_type = event.type
-                outcome = await self._handle(event, payload, handler)
-        except DeadLetter as dead:
-            await self._dead_letter(record, dead)
-            outcome = "dead_lettered"
-        self.processed += 1
+        return (await self.process_batch([record]))[0]
+
+    async def process_batch(self, records: list[ConsumerRecord]) -> list[str]:
+        """Handle one partition's records in order; never raises for a bad message.
+
+        The happy path applies the whole batch in ONE transaction (one inbox probe, one inbox
+        insert, one commit), which is what makes the consumer fast. If anything in it fails,
+        the transaction is rolled back and the batch is replayed event by event with retries,
+        so a failing event is isolated (and dead-lettered) without holding up the others.
+        """
+        outcomes: list[str] = ["ignored"] * len(records)
+        types: list[str] = ["?"] * len(records)
+        work: list[tuple[int, CloudEvent, EventPayload, Handler]] = []
+        for i, record in enumerate(records):
+            try:
+                event, payload, handler = self._decode(record)
+            except DeadLetter as dead:
+                await self._dead_letter(record, dead)
+                outcomes[i] = "dead_lettered"
+                continue
+            if handler is not None and payload is not None:
+                types[i] = event.type
+                work.append((i, event, payload, handler))
+        if len(work) > 1:
+            try:
+                for i, outcome in (await self._handle_together(work)).items():
+                    outcomes[i] = outcome
+                work = []
+            except Exception:
+                log.info("%s: batch of %d failed; handling its events one by one", self.service, len(work))
+        for i, event, payload, handler in work:
+            try:
+                outcomes[i] = await self._handle(event, payload, handler)
+            except DeadLetter as dead:
+                await self._dead_letter(records[i], dead)
+                outcomes[i] = "dead_lettered"
+        self.processed += len(records)
         if self.metrics:
-            self.metrics.events_handled.labels(type=event_type, outcome=outcome).inc()
-        return outcome
+            for event_type, outcome in zip(types, outcomes, strict=True):
+                self.metrics.events_handled.labels(type=event_type, outcome=outcome).inc()
+        return outcomes
+
+    async def _handle_together(self, work: list[tuple[int, CloudEvent, EventPayload, Handler]]) -> dict[int, str]:
+        outcomes: dict[int, str] = {}
+        async with self.db.sessionmaker() as session, session.begin():
+            conn = await session.connection()
+            ids = [event.id for _, event, _, _ in work]
+            seen = set(
+                (await conn.execute(select(self.inbox.c.event_id).where(self.inbox.c.event_id.in_(ids)))).scalars()
+            )
+            claimed: list[dict[str, Any]] = []
+            now = utcnow()
+            for i, event, payload, handler in work:
+                if event.id in seen:
+                    outcomes[i] = "duplicate"
+                    continue
+                seen.add(event.id)  # the same event twice in one batch is applied once
+                ctx = EventContext(session=session, event=event, service=self.service, settings=self.settings)
+                await handler(ctx, payload)
+                claimed.append({"event_id": event.id, "event_type": event.type, "handled_at": now})
+                outcomes[i] = "handled"
+            if claimed:
+                await conn.execute(insert(self.inbox), claimed)
+        return outcomes
 
     def _decode(self, record: ConsumerRecord) -> tuple[CloudEvent, EventPayload | None, Handler | None]:
         try:

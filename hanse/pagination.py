@@ -29,11 +29,16 @@ def encode_cursor(value: Any) -> str:
 
 
 def decode_cursor(cursor: str) -> str:
+    """The key a cursor stands for; anything this API did not issue is a 422 naming `cursor`."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return base64.urlsafe_b64decode(padded.encode()).decode()
-    except (ValueError, UnicodeDecodeError):
+        # validate=True: the lenient decoder would silently skip characters outside the alphabet.
+        value = base64.b64decode(padded.encode("ascii"), altchars=b"-_", validate=True).decode("utf-8")
+    except (ValueError, UnicodeError):
         raise Invalid("cursor is not one this API issued", field="cursor") from None
+    if not value or not value.isprintable():
+        raise Invalid("cursor is not one this API issued", field="cursor")
+    return value
 
 
 async def paginate(session: AsyncSession, query: Select, key: Any, cursor: str | None, limit: int) -> Page:

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     consumer_max_attempts: int = 5
     consumer_backoff_seconds: float = 0.2
     consumer_backoff_max_seconds: float = 5.0
+    consumer_fetch_wait_ms: int = 100
 
     seller_country: str = "DE"
     base_currency: str = "EUR"

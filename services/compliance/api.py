@@ -164,9 +164,7 @@ async def list_audit(
     _: Officer,
     subject_id: IdQuery = None,
     check_id: IdQuery = None,
-    action: Literal[
-        "screened", "decided", "closed", "watchlist_added", "watchlist_removed", "sanctions_imported"
-    ]
+    action: Literal["screened", "decided", "closed", "watchlist_added", "watchlist_removed", "sanctions_imported"]
     | None = None,
     cursor: Cursor = None,
     limit: Limit = 50,

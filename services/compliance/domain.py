@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
@@ -20,7 +21,7 @@ from sqlmodel import delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hanse import outbox
-from hanse.errors import Conflict, Invalid, NotFound
+from hanse.errors import Conflict, Invalid, NotFound, PermanentEventError
 from hanse.events import utcnow
 from services.compliance.contract import Match, OrderCleared, OrderRejected, ScreeningCompleted
 from services.compliance.models import (
@@ -63,8 +64,17 @@ class ComplianceSettings(BaseSettings):
 
 
 def compliance_settings() -> ComplianceSettings:
-    # Read per use (cheap) so a changed environment applies without a restart of the process.
+    # Read per use: cheap, and no cached copy that tests or a reload would have to invalidate.
     return ComplianceSettings()
+
+
+MAX_ID_LENGTH = 255
+
+
+def ensure_subject_id(name: str, value: str) -> None:
+    """Ids from other departments must fit our columns; an event that breaks this can never apply."""
+    if not value or len(value) > MAX_ID_LENGTH:
+        raise PermanentEventError(f"{name} must be 1..{MAX_ID_LENGTH} characters")
 
 
 def new_id(prefix: str) -> str:
@@ -361,9 +371,7 @@ async def candidates(session: AsyncSession) -> list[Candidate]:
     """Every watchlist and sanctions entry with its normalised names."""
     found: list[Candidate] = []
     for w in (await session.exec(select(WatchlistEntry))).all():
-        found.append(
-            Candidate("watchlist", w.id, w.name, (w.name_normalised,), (w.country,) if w.country else ())
-        )
+        found.append(Candidate("watchlist", w.id, w.name, (w.name_normalised,), (w.country,) if w.country else ()))
     for s in (await session.exec(select(SanctionsEntry))).all():
         found.append(Candidate("sanctions", s.id, s.name, tuple(s.names_normalised), tuple(s.countries)))
     return found
@@ -627,5 +635,6 @@ async def load_sanctions_if_empty(session: AsyncSession, path: Path) -> int:
     """Dev and test: fill an empty sanctions table from a shipped or configured file."""
     if (await session.exec(select(SanctionsEntry.id).limit(1))).first() is not None:
         return 0
-    imported, _ = await import_sanctions(session, path.read_text("utf-8-sig"), actor="system", source=str(path.name))
+    text = await asyncio.to_thread(path.read_text, "utf-8-sig")
+    imported, _ = await import_sanctions(session, text, actor="system", source=path.name)
     return imported

@@ -25,6 +25,7 @@ async def _announce(ctx: EventContext, check: Check) -> None:
 
 
 async def screen_lead(ctx: EventContext, payload: LeadCaptured) -> None:
+    domain.ensure_subject_id("lead_id", payload.lead_id)
     if await domain.existing_check(ctx.session, "lead", payload.lead_id):
         return
     country = domain.party_country(payload.country)
@@ -36,6 +37,7 @@ async def screen_lead(ctx: EventContext, payload: LeadCaptured) -> None:
 
 
 async def screen_account(ctx: EventContext, payload: AccountCreated) -> None:
+    domain.ensure_subject_id("account_id", payload.account_id)
     if await domain.existing_check(ctx.session, "account", payload.account_id):
         return
     country = domain.party_country(payload.country)
@@ -47,6 +49,7 @@ async def screen_account(ctx: EventContext, payload: AccountCreated) -> None:
 
 
 async def screen_order(ctx: EventContext, payload: OrderPlaced) -> None:
+    domain.ensure_subject_id("order_id", payload.order_id)
     order = payload.order
     if order.order_id != payload.order_id:
         raise PermanentEventError(f"order_id {payload.order_id!r} differs from order.order_id {order.order_id!r}")
@@ -83,6 +86,7 @@ async def screen_order(ctx: EventContext, payload: OrderPlaced) -> None:
 
 
 async def close_cancelled_order(ctx: EventContext, payload: OrderCancelled) -> None:
+    domain.ensure_subject_id("order_id", payload.order_id)
     await domain.record_cancellation(ctx.session, payload.order_id, payload.reason)
 
 

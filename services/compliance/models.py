@@ -30,12 +30,13 @@ class Check(Model, table=True):
     subject_id: str = Field(index=True, max_length=255)
     order_id: str | None = Field(default=None, index=True, max_length=255)
     party: str = Field(sa_type=Text)
-    country: str | None = Field(default=None, max_length=2)
+    # As the event gave it (upper case); not necessarily a valid code, so not length-limited.
+    country: str | None = Field(default=None, sa_type=Text)
     result: str = Field(index=True, max_length=16)
     reasons: list[str] = Field(default_factory=list, sa_type=JSON)
     matches: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
     status: str = Field(index=True, max_length=16)
-    decided_by: str | None = Field(default=None, max_length=255)
+    decided_by: str | None = Field(default=None, sa_type=Text)
     decision: str | None = Field(default=None, max_length=16)
     note: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = Field(sa_type=UTCDateTime)
@@ -53,7 +54,7 @@ class WatchlistEntry(Model, table=True):
     country: str | None = Field(default=None, max_length=2)
     reason: str = Field(sa_type=Text)
     created_at: datetime = Field(sa_type=UTCDateTime)
-    created_by: str = Field(max_length=255)
+    created_by: str = Field(sa_type=Text)
 
 
 class SanctionsEntry(Model, table=True):
@@ -70,7 +71,7 @@ class SanctionsEntry(Model, table=True):
     dataset: str | None = Field(default=None, sa_type=Text)
     program_ids: str | None = Field(default=None, sa_type=Text)
     sanctions: str | None = Field(default=None, sa_type=Text)
-    last_change: str | None = Field(default=None, max_length=40)
+    last_change: str | None = Field(default=None, sa_type=Text)
     imported_at: datetime = Field(sa_type=UTCDateTime)
 
 
@@ -81,7 +82,7 @@ class AuditRecord(Model, table=True):
 
     id: str = Field(primary_key=True, max_length=64)
     at: datetime = Field(sa_type=UTCDateTime)
-    actor: str = Field(max_length=255)
+    actor: str = Field(sa_type=Text)
     action: str = Field(index=True, max_length=32)
     subject_type: str | None = Field(default=None, max_length=16)
     subject_id: str | None = Field(default=None, index=True, max_length=255)

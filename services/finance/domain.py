@@ -182,7 +182,7 @@ def import_charges(order: OrderTerms, seller_country: str) -> ImportCharges | No
     """
     if order.incoterm.upper() != "DDP" or not crosses_customs_border(seller_country, order.destination_country):
         return None
-    cur = order.currency
+    cur = order.currency.upper()
     dest = order.destination_country
     customs_value = order.total.amount
     amounts = [line.amount for line in order.lines]
@@ -215,12 +215,14 @@ class InvoiceFigures:
 
 def price_invoice(order: OrderTerms, seller_country: str) -> InvoiceFigures:
     """The invoice of an order: subtotal (goods + freight + insurance), tax, duty, total, per currency."""
-    cur = order.currency
-    for name, money in (("total", order.total), ("subtotal", order.subtotal), ("freight", order.freight)):
+    cur = order.currency.upper()
+    moneys = {"total": order.total, "subtotal": order.subtotal, "freight": order.freight, "insurance": order.insurance}
+    for name, money in moneys.items():
         if money is not None and money.currency != cur:
-            raise ValueError(f"order {name} is in {money.currency}, the order in {cur}")
-    if order.insurance is not None and order.insurance.currency != cur:
-        raise ValueError(f"order insurance is in {order.insurance.currency}, the order in {cur}")
+            raise ValueError(f"order {name} is in {money.currency}, the order in {order.currency}")
+    for name, country in (("buyer_country", order.buyer_country), ("destination_country", order.destination_country)):
+        if len(country) != 2 or not country.isalpha():
+            raise ValueError(f"{name} {country!r} is not an ISO 3166 alpha-2 code")
     freight = round_money(order.freight.amount, cur) if order.freight else ZERO
     insurance = round_money(order.insurance.amount, cur) if order.insurance else ZERO
     subtotal = round_money(order.total.amount, cur)
@@ -428,7 +430,7 @@ def _insert(session: AsyncSession, table: Any) -> Any:
 
 async def lock_order(session: AsyncSession, order_id: str) -> OrderFile:
     """The order's file, created if new and row-locked, so one order's events apply one at a time."""
-    await session.execute(
+    await session.exec(
         _insert(session, OrderFile.__table__)
         .values(order_id=order_id)
         .on_conflict_do_nothing(index_elements=["order_id"])
@@ -449,12 +451,12 @@ async def next_number(session: AsyncSession, kind: str, year: int) -> tuple[str,
     IMMEDIATE already serialises writers), and a rollback gives the number back: no gaps.
     """
     series = SERIES[kind]
-    await session.execute(
+    await session.exec(
         _insert(session, InvoiceCounter.__table__)
         .values(series=series, year=year, last=0)
         .on_conflict_do_nothing(index_elements=["series", "year"])
     )
-    result = await session.execute(
+    result = await session.exec(
         update(InvoiceCounter)
         .where(col(InvoiceCounter.series) == series, col(InvoiceCounter.year) == year)
         .values(last=InvoiceCounter.last + 1)
@@ -547,9 +549,7 @@ def _with_duty_rates(lines: list[dict[str, Any]], imports: ImportCharges | None)
     return [{**line, "duty_rate": str(rate)} for line, rate in zip(lines, imports.line_duty_rates, strict=True)]
 
 
-async def close_order(
-    session: AsyncSession, order_id: str, reason: str, settings: Settings, publish: Publish
-) -> list[Invoice]:
+async def close_order(session: AsyncSession, order_id: str, reason: str, publish: Publish) -> list[Invoice]:
     """An order was cancelled or rejected: tombstone it, void what is open, credit what was paid.
 
     Returns the invoices changed or issued (voided invoices and credit notes).
@@ -580,14 +580,14 @@ async def close_order(
             await session.flush()
             await publish(InvoiceVoided(invoice_id=invoice.id, order_id=order_id, reason=reason))
         if received > 0:
-            note = await issue_credit_note(session, invoice, received, reason, settings, publish)
+            note = await issue_credit_note(session, invoice, received, reason, publish)
             if note is not None:
                 changed.append(note)
     return changed
 
 
 async def issue_credit_note(
-    session: AsyncSession, invoice: Invoice, refund: Decimal, reason: str, settings: Settings, publish: Publish
+    session: AsyncSession, invoice: Invoice, refund: Decimal, reason: str, publish: Publish
 ) -> Invoice | None:
     """Credit `refund` of a paid (or part-paid, then voided) invoice: one credit note per order."""
     existing = (

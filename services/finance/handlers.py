@@ -24,13 +24,13 @@ async def on_order_cleared(ctx: EventContext, payload: OrderCleared) -> None:
 
 async def on_order_cancelled(ctx: EventContext, payload: OrderCancelled) -> None:
     reason = f"order cancelled: {payload.reason}" if payload.reason else "order cancelled"
-    await domain.close_order(ctx.session, payload.order_id, reason, ctx.settings, ctx.publish)
+    await domain.close_order(ctx.session, payload.order_id, reason, ctx.publish)
 
 
 async def on_order_rejected(ctx: EventContext, payload: OrderRejected) -> None:
     reasons = "; ".join(payload.reasons)
     reason = f"order rejected by compliance: {reasons}" if reasons else "order rejected by compliance"
-    await domain.close_order(ctx.session, payload.order_id, reason, ctx.settings, ctx.publish)
+    await domain.close_order(ctx.session, payload.order_id, reason, ctx.publish)
 
 
 HANDLERS: dict[str, Handler] = {

@@ -33,7 +33,7 @@ class OrderFile(Model, table=True):
 
     __tablename__ = "order_file"
 
-    order_id: str = Field(primary_key=True, max_length=64)
+    order_id: str = Field(primary_key=True)
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     close_reason: str | None = None
 
@@ -63,8 +63,8 @@ class Invoice(Model, table=True):
     sequence: int
     kind: str = Field(max_length=16)
     status: str = Field(max_length=16)
-    order_id: str = Field(index=True, max_length=64)
-    account_id: str = Field(index=True, max_length=64)
+    order_id: str = Field(index=True)
+    account_id: str = Field(index=True)
     currency: str = Field(max_length=3)
     goods: Decimal = Field(sa_type=MONEY)
     freight: Decimal = Field(sa_type=MONEY)
@@ -85,7 +85,7 @@ class Invoice(Model, table=True):
     buyer_country: str = Field(max_length=2)
     destination_country: str = Field(max_length=2)
     vat_id: str | None = None
-    incoterm: str = Field(max_length=8)
+    incoterm: str
     payment_terms: str = Field(max_length=16)
     lines: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     base_currency: str = Field(max_length=3)
@@ -106,14 +106,14 @@ class Payment(Model, table=True):
 
     id: str = Field(primary_key=True, max_length=40)
     invoice_id: str = Field(index=True, max_length=40)
-    order_id: str = Field(index=True, max_length=64)
+    order_id: str = Field(index=True)
     amount: Decimal = Field(sa_type=MONEY)
     currency: str = Field(max_length=3)
     method: str = Field(max_length=32)
     reference: str = Field(max_length=200)
     open_amount: Decimal = Field(sa_type=MONEY)  # what was still open right after this payment
     received_at: datetime = Field(sa_type=UTCDateTime)
-    received_by: str = Field(max_length=255)
+    received_by: str
 
 
 # -- API schemas -------------------------------------------------------------------------------------

@@ -2,6 +2,148 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+from fastapi import APIRouter, Path, Query, Request
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from hanse.app import SessionDep
+from hanse.auth import Principal, require_roles
+from hanse.errors import Unavailable
+from hanse.pagination import Cursor, Limit, Page, paginate
+from services.logistics import domain
+from services.logistics.models import (
+    SKU_PATTERN,
+    FulfilmentPublic,
+    RateQuotePublic,
+    RateRequest,
+    ReceiptCreate,
+    ReceiptPublic,
+    Shipment,
+    ShipmentPublic,
+    StockPublic,
+    TrackingCreate,
+    TrackingPublic,
+    Warehouse,
+    WarehouseCreate,
+    WarehousePublic,
+)
 
 router = APIRouter(prefix="/api/v1/logistics", tags=["logistics"])
+
+Operator = Annotated[Principal, require_roles("logistics")]
+Reader = Annotated[Principal, require_roles("logistics", "sales", "compliance", "finance")]
+ShipmentReader = Annotated[Principal, require_roles("logistics", "sales", "compliance", "finance", "partner")]
+Tracker = Annotated[Principal, require_roles("logistics", "partner")]
+Pricer = Annotated[Principal, require_roles("logistics", "sales")]
+
+SkuPath = Annotated[str, Path(pattern=SKU_PATTERN, description="SKU")]
+IdPath = Annotated[str, Path(min_length=1, max_length=64)]
+
+T = TypeVar("T")
+# PostgreSQL aborts one of two transactions that wait on each other's rows (deadlock) or
+# cannot be serialised; the lock order makes it rare, and a retry resolves it.
+_RETRYABLE_SQLSTATES = {"40P01", "40001"}
+
+
+async def _commit_retrying(session: AsyncSession, work: Callable[[], Awaitable[T]], attempts: int = 3) -> T:
+    for attempt in range(1, attempts + 1):
+        try:
+            result = await work()
+            await session.commit()
+            return result
+        except DBAPIError as exc:
+            await session.rollback()
+            if getattr(exc.orig, "sqlstate", None) not in _RETRYABLE_SQLSTATES:
+                raise
+            if attempt == attempts:
+                raise Unavailable("stock is busy; retry the request", field=None) from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _txn(request: Request, session: AsyncSession) -> domain.Txn:
+    return domain.Txn(session=session, settings=request.app.state.settings)
+
+
+# -- warehouses --------------------------------------------------------------------------------------
+
+
+@router.post("/warehouses", status_code=201, summary="Open a warehouse")
+async def create_warehouse(body: WarehouseCreate, session: SessionDep, _: Operator) -> WarehousePublic:
+    warehouse = await domain.create_warehouse(session, body)
+    await session.commit()
+    return WarehousePublic.model_validate(warehouse)
+
+
+@router.get("/warehouses", summary="Warehouses, by code")
+async def list_warehouses(
+    session: SessionDep, _: Reader, cursor: Cursor = None, limit: Limit = 50
+) -> Page[WarehousePublic]:
+    page = await paginate(session, select(Warehouse), Warehouse.code, cursor, limit)
+    return Page(items=[WarehousePublic.model_validate(w) for w in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/warehouses/{code}", summary="One warehouse")
+async def get_warehouse(
+    code: Annotated[str, Path(min_length=1, max_length=64)], session: SessionDep, _: Reader
+) -> WarehousePublic:
+    return WarehousePublic.model_validate(await domain.get_warehouse(session, code))
+
+
+# -- stock -------------------------------------------------------------------------------------------
+
+
+@router.post("/stock/receipts", status_code=201, summary="Receive stock (fills back-orders FCFS)")
+async def receive_stock(body: ReceiptCreate, request: Request, session: SessionDep, _: Operator) -> ReceiptPublic:
+    return await _commit_retrying(session, lambda: domain.receive_stock(_txn(request, session), body))
+
+
+@router.get("/stock/{sku}", summary="Stock of a SKU; 404 when it was never received")
+async def get_stock(sku: SkuPath, session: SessionDep, _: Reader) -> StockPublic:
+    return await domain.stock_of(session, sku)
+
+
+@router.get("/orders/{order_id}", summary="Reservation or back-order of an order")
+async def get_order(order_id: IdPath, session: SessionDep, _: Reader) -> FulfilmentPublic:
+    return await domain.fulfilment_of(session, order_id)
+
+
+# -- freight -----------------------------------------------------------------------------------------
+
+
+@router.post("/rates", summary="Price freight from the rate table")
+async def quote_freight(body: RateRequest, request: Request, _: Pricer) -> RateQuotePublic:
+    return domain.quote_freight(body, request.app.state.settings)
+
+
+# -- shipments ---------------------------------------------------------------------------------------
+
+
+@router.get("/shipments", summary="Shipments, optionally of one order")
+async def list_shipments(
+    session: SessionDep,
+    _: ShipmentReader,
+    order_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[ShipmentPublic]:
+    query = select(Shipment)
+    if order_id is not None:
+        query = query.where(Shipment.order_id == order_id)
+    page = await paginate(session, query, Shipment.id, cursor, limit)
+    return Page(items=await domain.shipments_public(session, page.items), next_cursor=page.next_cursor)
+
+
+@router.get("/shipments/{shipment_id}", summary="One shipment with its milestones")
+async def get_shipment(shipment_id: IdPath, session: SessionDep, _: ShipmentReader) -> ShipmentPublic:
+    return await domain.get_shipment(session, shipment_id)
+
+
+@router.post("/shipments/{shipment_id}/tracking", status_code=201, summary="Record a tracking milestone")
+async def track_shipment(
+    shipment_id: IdPath, body: TrackingCreate, request: Request, session: SessionDep, _: Tracker
+) -> TrackingPublic:
+    return await _commit_retrying(session, lambda: domain.record_milestone(_txn(request, session), shipment_id, body))

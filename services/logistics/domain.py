@@ -10,6 +10,7 @@ import string
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -81,7 +82,7 @@ VOLUMETRIC_KG_PER_M3: dict[str, Decimal] = {
     "sea": Decimal(1000),
     "road": Decimal(333),
 }
-NEAR_ZONES = frozenset({"domestic", "eu", "europe"})
+NEAR_ZONES = frozenset({"domestic", "eu"})
 SEA_ONLY_INCOTERMS = frozenset({"FAS", "FOB", "CFR", "CIF"})
 CARRIERS: dict[str, tuple[str, str]] = {
     "sea": ("Hapag-Lloyd", "HLCU"),
@@ -161,10 +162,12 @@ def price_freight(
     return FreightPrice(mode, zone, actual, volumetric, chargeable, tariff, price)
 
 
-def transport_mode(incoterm: str | None, zone: str) -> str:
-    """Sea-only Incoterms ship by sea; otherwise road within Europe and air beyond it."""
+def transport_mode(incoterm: str | None, zone: str, quoted: str | None = None) -> str:
+    """Sea-only Incoterms go by sea; else the quoted mode; else road at home and in the EU, air beyond."""
     if (incoterm or "").upper() in SEA_ONLY_INCOTERMS:
         return "sea"
+    if quoted in CARRIERS:
+        return quoted
     return "road" if zone in NEAR_ZONES else "air"
 
 
@@ -276,9 +279,7 @@ class Txn:
 
     async def publish(self, payload: EventPayload, *, order_id: str | None = None) -> None:
         # Order events always correlate to their own order, even when another order's cancel caused them.
-        await outbox.publish(
-            self.session, payload, cause=self.cause, correlation_id=order_id, settings=self.settings
-        )
+        await outbox.publish(self.session, payload, cause=self.cause, correlation_id=order_id, settings=self.settings)
 
 
 def _new_id() -> str:
@@ -382,7 +383,7 @@ async def _ensure_stock_row(session: AsyncSession, sku: str, warehouse: str) -> 
         .values(sku=sku, warehouse=warehouse, on_hand=0, reserved=0)
         .on_conflict_do_nothing(index_elements=["sku", "warehouse"])
     )
-    await session.execute(statement)
+    await session.exec(statement)
 
 
 # -- reservations ----------------------------------------------------------------------------------
@@ -424,6 +425,8 @@ async def reserve_cleared_order(txn: Txn, terms: OrderTerms) -> str:
     order.incoterm = terms.incoterm.upper()
     order.destination_country = terms.destination_country.upper()
     order.weight_kg = order_weight_kg(terms.lines)
+    quoted = getattr(terms, "mode", None)  # optional in sales' OrderTerms
+    order.quoted_mode = quoted if quoted in CARRIERS else None
     session.add(order)
     for sku, quantity in wanted.items():
         session.add(OrderLineWanted(order_id=order.order_id, sku=sku, quantity=quantity))
@@ -525,9 +528,7 @@ async def close_order(txn: Txn, order_id: str, outcome: str, reason: str | None)
     if shipment is not None and shipment.status == "booked":
         shipment.status, shipment.cancelled_at = "cancelled", now
         session.add(shipment)
-        await txn.publish(
-            ShipmentCancelled(shipment_id=shipment.id, order_id=order_id, reason=why), order_id=order_id
-        )
+        await txn.publish(ShipmentCancelled(shipment_id=shipment.id, order_id=order_id, reason=why), order_id=order_id)
     held = list((await session.exec(select(Reservation).where(Reservation.order_id == order_id))).all())
     skus = {line.sku for line in held}
     candidates = [c for c in await _backorders_needing(session, skus) if c.order_id != order_id]
@@ -569,7 +570,7 @@ async def book_shipment_if_ready(txn: Txn, order: FulfilmentOrder) -> Shipment |
     if (await session.exec(select(Shipment.id).where(Shipment.order_id == order.order_id))).first():
         return None  # booked exactly once per order
     destination = order.destination_country or txn.settings.seller_country
-    mode = transport_mode(order.incoterm, freight_zone(txn.settings.seller_country, destination))
+    mode = transport_mode(order.incoterm, freight_zone(txn.settings.seller_country, destination), order.quoted_mode)
     shipment = Shipment(
         id=_new_id(),
         order_id=order.order_id,
@@ -605,16 +606,14 @@ async def record_milestone(txn: Txn, shipment_id: str, body: TrackingCreate) -> 
     shipment = await _lock_shipment(session, id=shipment_id)
     assert shipment is not None  # shipments are never deleted
     effect = apply_milestone(shipment.status, body.status)
-    at = body.at or utcnow()
+    at = body.at.astimezone(UTC) if body.at else utcnow()
     milestone = TrackingMilestone(
         id=_new_id(), shipment_id=shipment.id, status=body.status, location=body.location, at=at, recorded_at=utcnow()
     )
     session.add(milestone)
     order_id = shipment.order_id
     await txn.publish(
-        ShipmentTracked(
-            shipment_id=shipment.id, order_id=order_id, status=body.status, location=body.location, at=at
-        ),
+        ShipmentTracked(shipment_id=shipment.id, order_id=order_id, status=body.status, location=body.location, at=at),
         order_id=order_id,
     )
     if effect.dispatches:
@@ -704,9 +703,7 @@ async def shipments_public(session: AsyncSession, shipments: list[Shipment]) -> 
         )
         for m in rows.all():
             milestones[m.shipment_id].append(MilestonePublic.model_validate(m))
-    return [
-        ShipmentPublic.model_validate({**s.model_dump(), "milestones": milestones[s.id]}) for s in shipments
-    ]
+    return [ShipmentPublic.model_validate({**s.model_dump(), "milestones": milestones[s.id]}) for s in shipments]
 
 
 async def get_shipment(session: AsyncSession, shipment_id: str) -> ShipmentPublic:
@@ -744,4 +741,3 @@ def quote_freight(body: RateRequest, settings: Settings) -> RateQuotePublic:
         minimum_charge=Money(amount=priced.tariff.minimum_charge, currency=TARIFF_CURRENCY),
         fx=fx,
     )
-

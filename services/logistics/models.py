@@ -83,6 +83,7 @@ class FulfilmentOrder(Model, table=True):
     payment_terms: str | None = Field(default=None, max_length=16)
     incoterm: str | None = Field(default=None, max_length=8)
     destination_country: str | None = Field(default=None, max_length=2)
+    quoted_mode: str | None = Field(default=None, max_length=16)  # the mode sales priced freight for
     weight_kg: Decimal | None = Field(default=None, sa_type=Numeric(18, 3))
     invoice_paid: bool = False
     cleared_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

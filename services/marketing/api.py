@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -10,7 +11,8 @@ from starlette.exceptions import HTTPException
 
 from hanse.app import SessionDep
 from hanse.auth import require_roles
-from hanse.pagination import Cursor, Limit, Page, paginate
+from hanse.errors import Invalid
+from hanse.pagination import Cursor, Limit, Page, decode_cursor, paginate
 from services.marketing import domain
 from services.marketing.models import (
     Campaign,
@@ -29,9 +31,17 @@ from services.marketing.models import (
 
 router = APIRouter(prefix="/api/v1/marketing", tags=["marketing"])
 
-Id = Annotated[str, Path(min_length=1, max_length=100)]
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"  # PostgreSQL cannot even compare a NUL
+Id = Annotated[str, Path(min_length=1, max_length=100, pattern=PRINTABLE)]
 Marketing = require_roles("marketing")
 MarketingOrSales = require_roles("marketing", "sales")
+
+
+def checked(cursor: str | None) -> str | None:
+    """A forged cursor may decode to control characters, which PostgreSQL refuses: 422, not 500."""
+    if cursor and re.search(r"[\x00-\x1f\x7f]", decode_cursor(cursor)):
+        raise Invalid("cursor is not one this API issued", field="cursor")
+    return cursor
 
 
 def limit_lead_form(request: Request) -> None:
@@ -71,7 +81,7 @@ async def list_campaigns(
     query = select(Campaign)
     if channel:
         query = query.where(Campaign.channel == channel)
-    page = await paginate(session, query, Campaign.id, cursor, limit)
+    page = await paginate(session, query, Campaign.id, checked(cursor), limit)
     spent = await domain.spend_totals(session, [c.id for c in page.items])
     items = [domain.campaign_public(c, spent.get(c.id, 0)) for c in page.items]
     return Page(items=items, next_cursor=page.next_cursor)
@@ -98,7 +108,7 @@ async def list_spend(
 ) -> Page[SpendPublic]:
     await domain.get_campaign(session, campaign_id)
     query = select(SpendEntry).where(SpendEntry.campaign_id == campaign_id)
-    page = await paginate(session, query, SpendEntry.id, cursor, limit)
+    page = await paginate(session, query, SpendEntry.id, checked(cursor), limit)
     return Page(items=[spend_public(e) for e in page.items], next_cursor=page.next_cursor)
 
 
@@ -145,7 +155,7 @@ async def capture_lead(body: LeadCreate, request: Request, session: SessionDep) 
 async def list_leads(
     session: SessionDep,
     status: Annotated[Literal["new", "qualified", "disqualified", "converted"] | None, Query()] = None,
-    campaign_id: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    campaign_id: Annotated[str | None, Query(min_length=1, max_length=100, pattern=PRINTABLE)] = None,
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[LeadPublic]:
@@ -154,7 +164,7 @@ async def list_leads(
         query = query.where(Lead.status == status)
     if campaign_id:
         query = query.where(Lead.campaign_id == campaign_id)
-    page = await paginate(session, query, Lead.id, cursor, limit)
+    page = await paginate(session, query, Lead.id, checked(cursor), limit)
     return Page(items=[LeadPublic.of(lead) for lead in page.items], next_cursor=page.next_cursor)
 
 

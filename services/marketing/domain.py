@@ -72,9 +72,14 @@ class MarketingSettings(BaseSettings):
         return v
 
 
+_last_micros = 0
+
+
 def new_id() -> str:
     """An opaque id that sorts by creation time (microsecond prefix), so pages list oldest first."""
-    return f"{time.time_ns() // 1_000:014x}{secrets.token_hex(9)}"
+    global _last_micros
+    _last_micros = max(time.time_ns() // 1_000, _last_micros + 1)  # strictly increasing in this process
+    return f"{_last_micros:014x}{secrets.token_hex(9)}"
 
 
 # -- input rules -------------------------------------------------------------------------------------
@@ -191,8 +196,8 @@ def account_converts(status: str, current_account_id: str | None, account_id: st
     return current_account_id in (None, account_id)
 
 
-def disqualification_reason(reasons: list[str]) -> str:
-    return "; ".join(r for r in reasons if r) or "blocked by compliance screening"
+def screening_reason(reasons: list[str], default: str = "blocked by compliance screening") -> str:
+    return "; ".join(r for r in reasons if r) or default
 
 
 # -- campaign figures ------------------------------------------------------------------------------------

@@ -36,7 +36,9 @@ async def on_screening_completed(ctx: EventContext, payload: ScreeningCompleted)
     status = domain.screening_transition(lead.status, payload.result)
     if status is None:
         if payload.result == "review" and lead.status == "new":
-            lead.status_reason = "screening under review: " + domain.disqualification_reason(payload.reasons)
+            lead.status_reason = "screening under review: " + domain.screening_reason(
+                payload.reasons, "awaiting an officer"
+            )
             lead.updated_at = utcnow()
             ctx.session.add(lead)
         return
@@ -56,7 +58,7 @@ async def on_screening_completed(ctx: EventContext, payload: ScreeningCompleted)
             )
         )
     else:
-        lead.status_reason = domain.disqualification_reason(payload.reasons)
+        lead.status_reason = domain.screening_reason(payload.reasons)
         await ctx.publish(LeadDisqualified(lead_id=lead.id, reason=lead.status_reason))
     ctx.session.add(lead)
 

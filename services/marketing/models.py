@@ -124,6 +124,14 @@ class PaidInvoice(Model, table=True):
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
+    @field_validator("*")
+    @classmethod
+    def _printable(cls, v: object) -> object:
+        # NUL and other control characters are refused (PostgreSQL cannot store NUL in text).
+        if isinstance(v, str) and any((ord(ch) < 32 and ch not in "\n\r\t") or ord(ch) == 127 for ch in v):
+            raise ValueError("must not contain control characters")
+        return v
+
 
 class Amount4(Money):
     """Money that fits the Numeric(18, 4) columns (the currency's minor unit is checked in domain)."""

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import httpx
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hanse import outbox
@@ -19,12 +19,13 @@ from hanse.app import SessionDep
 from hanse.auth import CurrentPrincipal, Principal, issue_token, require_roles
 from hanse.errors import Conflict, Invalid, NotFound, Unavailable
 from hanse.events import EventPayload, utcnow
-from hanse.money import Money, round_money
+from hanse.money import FxRate, Money, round_money
 from hanse.pagination import Cursor, Limit, Page, paginate
 from hanse.settings import Settings
 from services.sales import domain
 from services.sales.contract import FxApplied, OrderStatus
 from services.sales.models import (
+    PRINTABLE,
     Account,
     AccountCreate,
     AccountPublic,
@@ -53,6 +54,10 @@ router = APIRouter(prefix="/api/v1/sales", tags=["sales"])
 Sales = Annotated[Principal, require_roles("sales")]
 OrderReader = Annotated[Principal, require_roles("sales", "finance", "logistics", "compliance", "partner")]
 LOGISTICS_TIMEOUT = 5.0
+T = TypeVar("T")
+# Ids in paths and filters: printable and bounded (PostgreSQL refuses NUL bytes in text).
+IdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=PRINTABLE)]
+IdQuery = Annotated[str | None, Query(min_length=1, max_length=255, pattern=PRINTABLE)]
 
 
 def _settings(request: Request) -> Settings:
@@ -60,10 +65,7 @@ def _settings(request: Request) -> Settings:
 
 
 def _policy(request: Request) -> domain.QuotePolicy:
-    policy = getattr(request.app.state, "quote_policy", None)
-    if policy is None:
-        policy = request.app.state.quote_policy = domain.QuotePolicy()
-    return policy
+    return request.app.state.quote_policy
 
 
 def _publisher(session: AsyncSession, correlation_id: str | None = None) -> domain.Publish:
@@ -73,13 +75,15 @@ def _publisher(session: AsyncSession, correlation_id: str | None = None) -> doma
     return publish
 
 
-async def _commit(session: AsyncSession, conflict: str) -> None:
-    """Commit; a unique constraint lost to a concurrent request is a 409, not a 500."""
+async def _save(session: AsyncSession, work: Awaitable[T], conflict: str) -> T:
+    """Run the domain step and commit; a unique constraint lost to a concurrent request is a 409."""
     try:
+        result = await work
         await session.commit()
     except IntegrityError:
         await session.rollback()
         raise Conflict(conflict) from None
+    return result
 
 
 # -- catalogue ---------------------------------------------------------------------------------------
@@ -89,7 +93,12 @@ def product_public(product: Product, tiers: Sequence[PriceTier]) -> ProductPubli
     cur = product.currency
     dims = None
     if product.length_cm is not None and product.width_cm is not None and product.height_cm is not None:
-        dims = DimensionsOut(length=product.length_cm, width=product.width_cm, height=product.height_cm)
+        cm = Decimal("0.01")
+        dims = DimensionsOut(
+            length=product.length_cm.quantize(cm),
+            width=product.width_cm.quantize(cm),
+            height=product.height_cm.quantize(cm),
+        )
     return ProductPublic(
         sku=product.sku,
         name=product.name,
@@ -106,8 +115,8 @@ def product_public(product: Product, tiers: Sequence[PriceTier]) -> ProductPubli
 
 @router.post("/products", status_code=201, response_model=ProductPublic, summary="Add a product to the catalogue")
 async def create_product(body: ProductCreate, session: SessionDep, _: Sales) -> ProductPublic:
-    product, tiers = await domain.create_product(session, body, _publisher(session))
-    await _commit(session, f"a product with sku {body.sku} exists")
+    work = domain.create_product(session, body, _publisher(session))
+    product, tiers = await _save(session, work, f"a product with sku {body.sku} exists")
     return product_public(product, tiers)
 
 
@@ -121,7 +130,7 @@ async def list_products(
 
 
 @router.get("/products/{sku}", response_model=ProductPublic, summary="One product")
-async def get_product(sku: str, session: SessionDep, _: CurrentPrincipal) -> ProductPublic:
+async def get_product(sku: IdPath, session: SessionDep, _: CurrentPrincipal) -> ProductPublic:
     product = await session.get(Product, sku)
     if product is None:
         raise NotFound(f"no product with sku {sku!r}")
@@ -138,8 +147,8 @@ def account_public(account: Account) -> AccountPublic:
 
 @router.post("/accounts", status_code=201, response_model=AccountPublic, summary="Open an account")
 async def create_account(body: AccountCreate, session: SessionDep, _: Sales) -> AccountPublic:
-    account = await domain.open_account(session, body, _publisher(session))
-    await _commit(session, "the account clashes with an existing one")
+    work = domain.open_account(session, body, _publisher(session))
+    account = await _save(session, work, "the account clashes with an existing one")
     return account_public(account)
 
 
@@ -147,7 +156,7 @@ async def create_account(body: AccountCreate, session: SessionDep, _: Sales) -> 
 async def list_accounts(
     session: SessionDep,
     _: Sales,
-    lead_id: Annotated[str | None, Query(max_length=255)] = None,
+    lead_id: IdQuery = None,
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[AccountPublic]:
@@ -159,7 +168,7 @@ async def list_accounts(
 
 
 @router.get("/accounts/{account_id}", response_model=AccountPublic, summary="One account")
-async def get_account(account_id: str, session: SessionDep, _: Sales) -> AccountPublic:
+async def get_account(account_id: IdPath, session: SessionDep, _: Sales) -> AccountPublic:
     account = await session.get(Account, account_id)
     if account is None:
         raise NotFound(f"no account {account_id}")
@@ -208,7 +217,7 @@ def quote_public(quote: Quote, lines: Sequence[QuoteLineRow], now: datetime | No
     )
 
 
-async def price_freight(settings: Settings, draft: domain.QuoteDraft) -> Money:
+async def price_freight(settings: Settings, draft: domain.QuoteDraft) -> domain.Freight:
     """Ask logistics' rate table for the main carriage; any failure to answer is a 503."""
     goods = draft.goods
     body: dict[str, Any] = {
@@ -216,6 +225,7 @@ async def price_freight(settings: Settings, draft: domain.QuoteDraft) -> Money:
         "mode": draft.mode,
         "weight_kg": format(goods.weight_kg.quantize(Decimal("0.001")), "f"),
         "currency": draft.request.currency,
+        "origin_country": settings.seller_country,
     }
     if goods.volume_m3 is not None:
         body["volume_m3"] = format(goods.volume_m3.quantize(Decimal("0.000001")), "f")
@@ -235,10 +245,13 @@ async def price_freight(settings: Settings, draft: domain.QuoteDraft) -> Money:
         raise Invalid(f"logistics cannot price the freight: {problem.get('detail', response.text[:200])}", field=field)
     if response.status_code != 200 and response.status_code != 201:
         raise Unavailable(f"logistics answered {response.status_code}, freight cannot be priced", service="logistics")
+    answer = _json(response)
     try:
-        return Money.model_validate(_json(response).get("price"))
+        price = Money.model_validate(answer.get("price"))
+        fx = FxRate.model_validate(answer["fx"]) if answer.get("fx") else None
     except ValidationError:
         raise Unavailable("logistics answered without a usable freight price", service="logistics") from None
+    return domain.Freight(price, fx)
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:
@@ -258,8 +271,8 @@ async def create_quote(body: QuoteCreate, request: Request, session: SessionDep,
         # Hold no database transaction while waiting for another department.
         await session.rollback()
         freight = await price_freight(settings, draft)
-    quote, lines = await domain.issue_quote(session, draft, freight, _policy(request), _publisher(session))
-    await _commit(session, "the quote could not be saved")
+    work = domain.issue_quote(session, draft, freight, _policy(request), _publisher(session))
+    quote, lines = await _save(session, work, "the quote clashes with a concurrent change; retry")
     return quote_public(quote, lines)
 
 
@@ -267,7 +280,7 @@ async def create_quote(body: QuoteCreate, request: Request, session: SessionDep,
 async def list_quotes(
     session: SessionDep,
     _: Sales,
-    account_id: Annotated[str | None, Query(max_length=64)] = None,
+    account_id: IdQuery = None,
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[QuotePublic]:
@@ -280,7 +293,7 @@ async def list_quotes(
 
 
 @router.get("/quotes/{quote_id}", response_model=QuotePublic, summary="One quote")
-async def get_quote(quote_id: str, session: SessionDep, _: Sales) -> QuotePublic:
+async def get_quote(quote_id: IdPath, session: SessionDep, _: Sales) -> QuotePublic:
     quote = await session.get(Quote, quote_id)
     if quote is None:
         raise NotFound(f"no quote {quote_id}")
@@ -291,9 +304,9 @@ async def get_quote(quote_id: str, session: SessionDep, _: Sales) -> QuotePublic
 @router.post(
     "/quotes/{quote_id}/accept", status_code=201, response_model=OrderPublic, summary="Accept a quote: place the order"
 )
-async def accept_quote(quote_id: str, session: SessionDep, _: Sales) -> OrderPublic:
-    order = await domain.accept_quote(session, quote_id, _publisher(session))
-    await _commit(session, f"quote {quote_id} was accepted already")
+async def accept_quote(quote_id: IdPath, session: SessionDep, _: Sales) -> OrderPublic:
+    work = domain.accept_quote(session, quote_id, _publisher(session))
+    order = await _save(session, work, f"quote {quote_id} was accepted already")
     return await order_public(session, order)
 
 
@@ -307,15 +320,13 @@ async def _order_parts(
     history: dict[str, list[OrderHistory]] = {oid: [] for oid in order_ids}
     if order_ids:
         ids = list(order_ids)
-        for ln in (
-            await session.execute(
-                select(OrderLineRow).where(OrderLineRow.order_id.in_(ids)).order_by(OrderLineRow.line_no)
-            )
-        ).scalars():
+        for ln in await session.exec(
+            select(OrderLineRow).where(OrderLineRow.order_id.in_(ids)).order_by(OrderLineRow.line_no)
+        ):
             lines[ln.order_id].append(ln)
-        for h in (
-            await session.execute(select(OrderHistory).where(OrderHistory.order_id.in_(ids)).order_by(OrderHistory.id))
-        ).scalars():
+        for h in await session.exec(
+            select(OrderHistory).where(OrderHistory.order_id.in_(ids)).order_by(OrderHistory.id)
+        ):
             history[h.order_id].append(h)
     return lines, history
 
@@ -371,7 +382,7 @@ async def order_public(session: AsyncSession, order: SalesOrder) -> OrderPublic:
 async def list_orders(
     session: SessionDep,
     _: OrderReader,
-    account_id: Annotated[str | None, Query(max_length=64)] = None,
+    account_id: IdQuery = None,
     status: OrderStatus | None = None,
     cursor: Cursor = None,
     limit: Limit = 50,
@@ -387,7 +398,7 @@ async def list_orders(
 
 
 @router.get("/orders/{order_id}", response_model=OrderPublic, summary="One order with its history")
-async def get_order(order_id: str, session: SessionDep, _: OrderReader) -> OrderPublic:
+async def get_order(order_id: IdPath, session: SessionDep, _: OrderReader) -> OrderPublic:
     order = await session.get(SalesOrder, order_id)
     if order is None:
         raise NotFound(f"no order {order_id}")
@@ -395,8 +406,10 @@ async def get_order(order_id: str, session: SessionDep, _: OrderReader) -> Order
 
 
 @router.post("/orders/{order_id}/cancel", response_model=OrderPublic, summary="Cancel an order before it ships")
-async def cancel_order(order_id: str, session: SessionDep, _: Sales, body: CancelRequest | None = None) -> OrderPublic:
+async def cancel_order(
+    order_id: IdPath, session: SessionDep, _: Sales, body: CancelRequest | None = None
+) -> OrderPublic:
     reason = body.reason if body and body.reason else None
-    order = await domain.cancel_order(session, order_id, reason, _publisher(session, order_id))
-    await _commit(session, f"order {order_id} changed concurrently")
+    work = domain.cancel_order(session, order_id, reason, _publisher(session, order_id))
+    order = await _save(session, work, f"order {order_id} changed concurrently; retry")
     return await order_public(session, order)

@@ -6,11 +6,14 @@ from fastapi import FastAPI
 
 from hanse.app import create_service
 from hanse.settings import Settings
-from services.sales import api, handlers
+from services.sales import api, domain, handlers
 
 
-def build(settings: Settings | None = None) -> FastAPI:
-    return create_service("sales", routers=[api.router], handlers=handlers.HANDLERS, settings=settings)
+def build(settings: Settings | None = None, policy: domain.QuotePolicy | None = None) -> FastAPI:
+    app = create_service("sales", routers=[api.router], handlers=handlers.HANDLERS, settings=settings)
+    # Quote validity and insurance rate (HANSE_SALES_*), read once so a bad value fails at start.
+    app.state.quote_policy = policy or domain.QuotePolicy()
+    return app
 
 
 app = build()

@@ -14,7 +14,7 @@ import stdnum
 from babel.numbers import get_territory_currencies
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy import select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from stdnum.eu import vat as eu_vat
 from stdnum.exceptions import ValidationError as StdnumError
@@ -414,10 +414,10 @@ async def create_product(
 async def tiers_of(session: AsyncSession, skus: Sequence[str]) -> dict[str, list[PriceTier]]:
     found: dict[str, list[PriceTier]] = {sku: [] for sku in skus}
     if skus:
-        rows = await session.execute(
+        rows = await session.exec(
             select(PriceTier).where(PriceTier.sku.in_(list(skus))).order_by(PriceTier.sku, PriceTier.min_quantity)
         )
-        for tier in rows.scalars():
+        for tier in rows:
             found[tier.sku].append(tier)
     return found
 
@@ -465,7 +465,15 @@ async def open_account(
 
 
 async def account_for_lead(session: AsyncSession, lead_id: str) -> Account | None:
-    return (await session.execute(select(Account).where(Account.lead_id == lead_id))).scalar_one_or_none()
+    return (await session.exec(select(Account).where(Account.lead_id == lead_id))).one_or_none()
+
+
+@dataclass(frozen=True)
+class Freight:
+    """Logistics' price for the main carriage, and the ECB rate it converted its tariff at."""
+
+    price: Money
+    fx: FxRate | None = None
 
 
 @dataclass(frozen=True)
@@ -484,7 +492,7 @@ async def draft_quote(session: AsyncSession, data: QuoteCreate, seller_country: 
     if await session.get(Account, data.account_id) is None:
         raise Invalid(f"no account {data.account_id!r}", field="account_id")
     skus = sorted({line.sku for line in data.lines})
-    products = (await session.execute(select(Product).where(Product.sku.in_(skus)))).scalars().all()
+    products = (await session.exec(select(Product).where(Product.sku.in_(skus)))).all()
     tiers = await tiers_of(session, [p.sku for p in products])
     catalogue = {p.sku: catalogue_item(p, tiers[p.sku]) for p in products}
     goods = price_goods([(line.sku, line.quantity) for line in data.lines], catalogue, data.currency)
@@ -510,7 +518,7 @@ def catalogue_item(product: Product, tiers: Sequence[PriceTier]) -> CatalogueIte
 async def issue_quote(
     session: AsyncSession,
     draft: QuoteDraft,
-    freight: Money | None,
+    freight: Freight | None,
     policy: QuotePolicy,
     publish: Publish,
 ) -> tuple[Quote, list[QuoteLineRow]]:
@@ -518,15 +526,17 @@ async def issue_quote(
     fx = list(goods.fx)
     freight_amount = None
     if freight is not None:
-        if freight.currency != data.currency:
+        price, freight_fx = freight.price, freight.fx
+        if price.currency != data.currency:
+            # Logistics should answer in the quote currency; convert here if it did not.
             try:
-                freight_fx = ecb_rate(freight.currency, data.currency)
+                freight_fx = ecb_rate(price.currency, data.currency)
             except ValueError as exc:
                 raise Invalid(f"cannot convert freight into {data.currency}: {exc}", field="currency") from None
+            price = Money(amount=price.amount * freight_fx.rate, currency=data.currency)
+        freight_amount = round_money(price.amount, data.currency)
+        if freight_fx is not None and all((r.base, r.quote) != (freight_fx.base, freight_fx.quote) for r in fx):
             fx.append(freight_fx)
-            freight_amount = round_money(freight.amount * freight_fx.rate, data.currency)
-        else:
-            freight_amount = round_money(freight.amount, data.currency)
     totals = quote_totals(draft.incoterm, goods.subtotal, freight_amount, policy.insurance_rate, data.currency)
     now = utcnow()
     quote = Quote(
@@ -588,12 +598,12 @@ async def issue_quote(
 async def quote_lines(session: AsyncSession, quote_ids: Sequence[str]) -> dict[str, list[QuoteLineRow]]:
     found: dict[str, list[QuoteLineRow]] = {qid: [] for qid in quote_ids}
     if quote_ids:
-        rows = await session.execute(
+        rows = await session.exec(
             select(QuoteLineRow)
             .where(QuoteLineRow.quote_id.in_(list(quote_ids)))
             .order_by(QuoteLineRow.quote_id, QuoteLineRow.line_no)
         )
-        for line in rows.scalars():
+        for line in rows:
             found[line.quote_id].append(line)
     return found
 
@@ -604,7 +614,7 @@ def _money(amount: Decimal | None, currency: str) -> Money | None:
 
 async def accept_quote(session: AsyncSession, quote_id: str, publish: Publish) -> SalesOrder:
     """Place the order of a quote, once: the quote row is locked, and orders.quote_id is unique."""
-    quote = (await session.execute(select(Quote).where(Quote.id == quote_id).with_for_update())).scalar_one_or_none()
+    quote = (await session.exec(select(Quote).where(Quote.id == quote_id).with_for_update())).one_or_none()
     if quote is None:
         raise NotFound(f"no quote {quote_id}")
     if quote.status == "accepted" or quote.order_id is not None:
@@ -699,7 +709,7 @@ async def accept_quote(session: AsyncSession, quote_id: str, publish: Publish) -
 
 async def locked_order(session: AsyncSession, order_id: str) -> SalesOrder | None:
     query = select(SalesOrder).where(SalesOrder.id == order_id).with_for_update()
-    return (await session.execute(query)).scalar_one_or_none()
+    return (await session.exec(query)).one_or_none()
 
 
 async def record_transitions(

@@ -18,7 +18,7 @@ from services.logistics.contract import (
 )
 from services.marketing.contract import LeadQualified
 from services.sales import domain
-from services.sales.models import AccountCreate
+from services.sales.models import AccountCreate, language_tag
 
 log = logging.getLogger("services.sales")
 
@@ -28,6 +28,11 @@ async def open_account_for_lead(ctx: EventContext, payload: LeadQualified) -> No
     if await domain.account_for_lead(ctx.session, payload.lead_id) is not None:
         return
     settings = ctx.settings
+    language = payload.language
+    try:
+        language = language_tag(language) if language else None
+    except ValueError:
+        language = None  # a language we cannot use is no reason to lose the customer
     try:
         data = AccountCreate.model_validate(
             {
@@ -35,7 +40,7 @@ async def open_account_for_lead(ctx: EventContext, payload: LeadQualified) -> No
                 "country": payload.country,
                 "email": payload.email,
                 "currency": domain.currency_for_country(payload.country.upper(), settings.base_currency),
-                "language": payload.language,
+                "language": language,
                 "payment_terms": "prepaid",
             }
         )

@@ -215,11 +215,14 @@ def check_minor_unit(amount: Decimal, currency: str) -> None:
 # -- request schemas -------------------------------------------------------------------------------
 
 Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
-Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# Free text: no control characters (PostgreSQL refuses NUL; nobody means a tab in a name).
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=PRINTABLE)]
+Ident = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=PRINTABLE)]
 CountryCode = Annotated[str, AfterValidator(country_code)]
 CurrencyCode = Annotated[str, AfterValidator(validate_currency)]
 Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500, pattern=PRINTABLE)]
 
 
 class PriceMoney(Money):
@@ -264,18 +267,23 @@ class AccountCreate(BaseModel):
     country: CountryCode
     email: EmailStr
     currency: CurrencyCode
-    vat_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)] | None = None
+    vat_id: (
+        Annotated[
+            str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9 .\-/]+$")
+        ]
+        | None
+    ) = None
     language: Annotated[str, AfterValidator(language_tag)] | None = None
     payment_terms: PaymentTerms
 
 
 class LineIn(BaseModel):
-    sku: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    sku: Ident
     quantity: Quantity
 
 
 class QuoteCreate(BaseModel):
-    account_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    account_id: Ident
     currency: CurrencyCode
     incoterm: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=8)]
     named_place: Text200

@@ -78,12 +78,16 @@ async def test_orders_are_cleared_rejected_or_held_and_officers_decide(settings)
         await svc.deliver(placed("o-held-1", "ACME Trading"), correlation_id="o-held-1")
         await svc.deliver(placed("o-held-2", "Trading Acme Co., Ltd."), correlation_id="o-held-2")
         await svc.deliver(placed("o-held-3", "Acme  Trading"), correlation_id="o-held-3")
+        # The cancellation overtakes the order: screened on record, but neither cleared nor held.
+        await svc.deliver(OrderCancelled(order_id="o-early", previous_status="placed"), correlation_id="o-early")
+        await svc.deliver(placed("o-early", "ACME Trading"), correlation_id="o-early")
 
-        async def five_checks():
+        async def six_checks():
             checks = await all_checks(svc, subject_type="order")
-            return checks if len(checks) == 5 else None
+            return checks if len(checks) == 6 else None
 
-        checks = {c["order_id"]: c for c in await eventually(five_checks)}
+        checks = {c["order_id"]: c for c in await eventually(six_checks)}
+        assert (checks["o-early"]["status"], checks["o-early"]["result"]) == ("closed", "review")
         assert checks["o-clear"]["result"] == "clear" and checks["o-clear"]["status"] == "decided"
         assert checks["o-kp"]["result"] == "blocked"
         assert "destination country KP is under embargo" in checks["o-kp"]["reasons"]
@@ -96,6 +100,10 @@ async def test_orders_are_cleared_rejected_or_held_and_officers_decide(settings)
 
         r = await svc.client.get(f"{API}/reviews", headers=officer)
         assert sorted(c["order_id"] for c in r.json()["items"]) == ["o-held-1", "o-held-2", "o-held-3"]
+        r = await svc.client.post(
+            f"{API}/checks/{checks['o-early']['id']}/decision", json={"decision": "clear", "note": "x"}, headers=officer
+        )
+        assert r.status_code == 409
 
         held_1, held_2, held_3 = (checks[f"o-held-{i}"]["id"] for i in (1, 2, 3))
         r = await svc.client.post(
@@ -110,7 +118,9 @@ async def test_orders_are_cleared_rejected_or_held_and_officers_decide(settings)
         )
         assert r.status_code == 409 and r.headers["content-type"] == "application/problem+json"
         r = await svc.client.post(
-            f"{API}/checks/{checks['o-clear']['id']}/decision", json={"decision": "reject", "note": "x"}, headers=officer
+            f"{API}/checks/{checks['o-clear']['id']}/decision",
+            json={"decision": "reject", "note": "x"},
+            headers=officer,
         )
         assert r.status_code == 409, "an automatic clearance is not a review"
         r = await svc.client.post(
@@ -162,6 +172,7 @@ async def test_orders_are_cleared_rejected_or_held_and_officers_decide(settings)
     assert "rejected by a compliance officer: it is them" in officer_rejected.data["reasons"]
     assert by[("compliance.screening.completed.v1", "o-held-2", "officer-anna")].data["result"] == "blocked"
     assert not any(e.subject == "o-held-3" and e.data.get("decided_by") for e in events)
+    assert not any(e.subject == "o-early" for e in events)
 
 
 async def test_leads_and_accounts_are_screened_against_sanctions_and_the_watchlist(settings):
@@ -205,6 +216,7 @@ async def test_leads_and_accounts_are_screened_against_sanctions_and_the_watchli
         await svc.deliver(lead("l-embargo", "Nordwind Handel GmbH", "Erika Mustermann", "CU"))
         await svc.deliver(account("a-alias", "ZFH Fictional Group plc", "GB"))
         await svc.deliver(account("a-imported", "Quillon Testfirma", "CH"))
+        await svc.deliver(lead("l" * 300, "Too Long Id Ltd", "Nobody", "DE"))  # can never be stored
 
         async def six_checks():
             checks = await all_checks(svc)
@@ -237,6 +249,8 @@ async def test_leads_and_accounts_are_screened_against_sanctions_and_the_watchli
 
         # 6 screenings and 2 decisions, all screening.completed; nothing order-related.
         events = await compliance_events(svc, expect=8)
+        (dead,) = await read_all(svc.settings.kafka_bootstrap_servers, svc.settings.dlq_topic("compliance"), expect=1)
+        assert dict(dead.headers)["hanse-dlq-reason"] == b"rejected"
     assert {e.type for e in events} == {"compliance.screening.completed.v1"}
     assert len(events) == 8
     by = {(e.subject, e.data["decided_by"]): e.data for e in events}

@@ -105,6 +105,7 @@ async def test_campaigns_spend_and_bad_input(settings):
             (campaign_body(starts_on="2026-05-01", ends_on="2026-04-01"), "ends_on"),
             (campaign_body(starts_on="not a date"), "starts_on"),
             (campaign_body(colour="blue"), "colour"),
+            (campaign_body(name="Fair\x00"), "name"),
             ({k: v for k, v in campaign_body().items() if k != "budget"}, "budget"),
         ]
         for body, field in bad_campaigns:
@@ -262,6 +263,7 @@ async def test_public_lead_form_attribution_consent_and_rate_limit(settings, mon
             (lead_body(consent_marketing="yes"), "consent_marketing"),
             ({k: v for k, v in lead_body().items() if k != "consent_marketing"}, "consent_marketing"),
             (lead_body(company="  "), "company"),
+            (lead_body(company="Nord\x00licht"), "company"),
             (lead_body(utm="fair"), "utm"),
             (lead_body(utm={"campaign": "c" * 201}), "utm.campaign"),
             (lead_body(consent_text_version="v 1"), "consent_text_version"),
@@ -299,6 +301,9 @@ async def test_public_lead_form_attribution_consent_and_rate_limit(settings, mon
         assert [item["id"] for item in by_campaign["items"]] == [attributed]
         assert_problem(await svc.client.get(f"{BASE}/leads?status=won", headers=mk), 422, "query.status")
         assert_problem(await svc.client.get(f"{BASE}/leads/nope", headers=mk), 404)
+        assert_problem(await svc.client.get(f"{BASE}/leads/%00", headers=mk), 422, "path.lead_id")
+        assert_problem(await svc.client.get(f"{BASE}/leads?cursor=AA", headers=mk), 422, "cursor")
+        assert_problem(await svc.client.get(f"{BASE}/leads?campaign_id=%00", headers=mk), 422, "query.campaign_id")
 
         events = await marketing_events(svc, expect=4)
     captured = {e.subject: e for e in events if e.type == "marketing.lead.captured.v1"}

@@ -100,6 +100,8 @@ def test_verdict_embargo_beats_match_and_match_needs_review():
 
 
 def test_embargo_setting_is_parsed_and_validated(monkeypatch):
+    monkeypatch.delenv("HANSE_EMBARGOED_COUNTRIES", raising=False)
+    monkeypatch.delenv("HANSE_SCREENING_THRESHOLD", raising=False)
     assert domain.ComplianceSettings().embargoed() == {"KP", "IR", "SY", "CU"}
     monkeypatch.setenv("HANSE_EMBARGOED_COUNTRIES", " ru, by ,")
     assert domain.ComplianceSettings().embargoed() == {"RU", "BY"}
@@ -150,7 +152,9 @@ def test_csv_aliases_and_countries_are_split_on_semicolons_and_duplicates_replac
     rows, skipped = domain.parse_sanctions_csv(text)
     assert [(r.id, r.countries) for r in rows] == [("x1", ("GB",))]
     assert skipped == 3
-    first, _ = domain.parse_sanctions_csv(f"{HEADER}\nx1,Person,Jane Roe,J. Roe;Jane Roe; Janie Roe ,,us;ca,,,,,,,d,,,\n")
+    first, _ = domain.parse_sanctions_csv(
+        f"{HEADER}\nx1,Person,Jane Roe,J. Roe;Jane Roe; Janie Roe ,,us;ca,,,,,,,d,,,\n"
+    )
     assert first[0].aliases == ("J. Roe", "Janie Roe") and first[0].countries == ("US", "CA")
 
 

@@ -232,6 +232,13 @@ def test_currencies_without_minor_units_round_to_whole_amounts():
     assert figures.tax.as_tuple().exponent == 0
 
 
+def test_lowercase_codes_are_normalised_and_malformed_countries_refused():
+    figures = domain.price_invoice(order(buyer="fr", currency="EUR").model_copy(update={"currency": "eur"}), "DE")
+    assert figures.currency == "EUR" and figures.vat.rate == D("0.20")
+    with pytest.raises(ValueError, match="destination_country"):
+        domain.price_invoice(order(buyer="DE", dest="GERMANY"), "DE")
+
+
 def test_order_money_in_another_currency_is_refused():
     bad = order().model_copy(update={"freight": Money.of("50", "USD")})
     with pytest.raises(ValueError, match="freight"):
