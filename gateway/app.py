@@ -14,8 +14,12 @@ from fastapi import APIRouter, FastAPI, Form, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
+from gateway import contracts, events, identity, overview, webhooks
+from gateway.models import Model
 from gateway.proxy import UpstreamProxy
+from hanse import db as dbmod
 from hanse.auth import AuthError, issue_token
+from hanse.db import Database
 from hanse.http import EdgeMiddleware, install_problem_handlers, problem
 from hanse.metrics import CONTENT_TYPE_LATEST, Metrics
 from hanse.settings import Settings, get_settings
@@ -82,6 +86,9 @@ async def metrics(request: Request) -> Response:
     return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
+MODULES = (identity, events, webhooks, overview, contracts)
+
+
 def build(settings: Settings | None = None) -> UpstreamProxy:
     settings = settings or get_settings()
     metrics = Metrics("gateway")
@@ -90,22 +97,33 @@ def build(settings: Settings | None = None) -> UpstreamProxy:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.admin_login()  # fail fast outside dev when no admin password is configured
+        url = settings.database_url_for("gateway")
+        if dbmod.is_postgres(url) and settings.env != "prod":
+            await dbmod.ensure_postgres_database(url)
+        database = Database(url, Model.metadata, settings=settings)
+        await database.create_all()
+        app.state.db = database
         await proxy.start()
+        started = []
         try:
+            for module in MODULES:
+                await module.start(app)
+                started.append(module)
             yield
         finally:
+            for module in reversed(started):
+                await module.stop(app)
             await proxy.close()
+            await database.dispose()
 
-    app = FastAPI(
-        title="Hanse gateway",
-        version="1.0.0",
-        lifespan=lifespan,
-    )
+    app = FastAPI(title="Hanse gateway", version="1.0.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.metrics = metrics
     install_problem_handlers(app)
     app.add_middleware(EdgeMiddleware, metrics=metrics)
     app.include_router(router)
+    for module in MODULES:
+        app.include_router(module.router)
     proxy = UpstreamProxy(app, upstreams, metrics=metrics)
     app.state.proxy = proxy
     return proxy

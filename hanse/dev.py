@@ -160,11 +160,14 @@ def plan(settings: Settings, env: dict[str, str]) -> tuple[list[Child], str, boo
         children.append(
             Child(name, [python, "-m", "hanse.cli", "serve", name], child_env, url=f"http://127.0.0.1:{port}")
         )
+    gateway_env = {**base_env, "HANSE_SERVICE": "gateway"}
+    if use_postgres:
+        gateway_env["DATABASE_URL"] = f"{pg_base}/hanse_gateway"
     children.append(
         Child(
             "gateway",
             [python, "-m", "hanse.cli", "serve", "gateway"],
-            base_env,
+            gateway_env,
             url=f"http://127.0.0.1:{settings.gateway_port}",
         )
     )

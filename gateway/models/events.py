@@ -1,0 +1,3 @@
+"""Gateway tables: events."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Gateway tables: identity."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Gateway tables: webhooks."""
+
+from __future__ import annotations
