@@ -27,6 +27,7 @@ from hanse.db import Database
 from hanse.events import EventRegistry
 from hanse.events import registry as default_registry
 from hanse.http import EdgeMiddleware, install_problem_handlers, problem
+from hanse.idempotency import IdempotencyMiddleware
 from hanse.metrics import CONTENT_TYPE_LATEST, Metrics
 from hanse.outbox import Relay
 from hanse.settings import Settings, get_settings
@@ -105,6 +106,8 @@ def create_service(
     app.state.settings = settings
     app.state.service_name = name
     install_problem_handlers(app)
+    # The edge middleware is added last, so it is outermost: request ids and metrics cover replays too.
+    app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(EdgeMiddleware, metrics=metrics)
 
     ops = APIRouter(tags=["operations"])

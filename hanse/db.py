@@ -90,6 +90,9 @@ def kernel_tables(metadata: MetaData) -> dict[str, Table]:
         Column("principal", String(255), primary_key=True),
         Column("method", String(10), nullable=False),
         Column("path", Text, nullable=False),
+        # sha256 of method, path, query and body: the same key with another request is refused.
+        Column("fingerprint", String(64), nullable=False),
+        # 0 while the first request is still running.
         Column("status", Integer, nullable=False),
         Column("body", LargeBinary, nullable=False),
         Column("content_type", String(255), nullable=False),
