@@ -68,12 +68,16 @@ def ledger_registry() -> EventRegistry:
 
 
 attempts_seen: dict[str, int] = {}
+# Accounts whose entries the handler cannot apply until a "fix" removes them from this set.
+broken_accounts: set[str] = set()
 
 
 async def on_entry_posted(ctx: EventContext, payload: EntryPosted) -> None:
     attempts_seen[payload.entry_id] = attempts_seen.get(payload.entry_id, 0) + 1
     if payload.permanent_failure:
         raise PermanentEventError("this entry can never be applied")
+    if payload.account in broken_accounts:
+        raise PermanentEventError(f"account {payload.account} is broken until the fix is deployed")
     if attempts_seen[payload.entry_id] <= payload.fail_times:
         raise ConnectionError("transient failure, try again")
     if payload.sleep_ms:
