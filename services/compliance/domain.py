@@ -6,8 +6,6 @@ import asyncio
 import csv
 import io
 import re
-import secrets
-import time
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from hanse import outbox
 from hanse.errors import Conflict, Invalid, NotFound, PermanentEventError
 from hanse.events import utcnow
+from hanse.ids import new_id
 from services.compliance.contract import Match, OrderCleared, OrderRejected, ScreeningCompleted
 from services.compliance.models import (
     AuditRecord,
@@ -75,11 +74,6 @@ def ensure_subject_id(name: str, value: str) -> None:
     """Ids from other departments must fit our columns; an event that breaks this can never apply."""
     if not value or len(value) > MAX_ID_LENGTH:
         raise PermanentEventError(f"{name} must be 1..{MAX_ID_LENGTH} characters")
-
-
-def new_id(prefix: str) -> str:
-    """Opaque, time-ordered ids, so keyset pages come back oldest first."""
-    return f"{prefix}_{time.time_ns():016x}{secrets.token_hex(4)}"
 
 
 # -- name normalisation and scoring (pure) ---------------------------------------------------------

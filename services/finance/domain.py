@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -20,6 +18,7 @@ from stdnum.eu import vat as eu_vat
 
 from hanse.errors import Conflict, Invalid, NotFound, PermanentEventError
 from hanse.events import EventPayload, utcnow
+from hanse.ids import new_id
 from hanse.money import Money, ecb_rate, minor_unit, round_money
 from hanse.settings import Settings
 from services.finance.contract import InvoiceIssued, InvoicePaid, InvoiceVoided, PaymentReceived
@@ -314,11 +313,6 @@ def check_amount(amount: Money) -> None:
     exponent = amount.amount.normalize().as_tuple().exponent
     if isinstance(exponent, int) and exponent < minor_unit(amount.currency).as_tuple().exponent:
         raise Invalid(f"{amount.amount} has more decimals than {amount.currency} allows", field="amount.amount")
-
-
-def new_id(prefix: str) -> str:
-    """Time-ordered opaque ids, so the id order of a page is the order of creation."""
-    return f"{prefix}_{time.time_ns():016x}{secrets.token_hex(4)}"
 
 
 # -- presentation ----------------------------------------------------------------------------------------

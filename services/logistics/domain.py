@@ -7,7 +7,6 @@ import json
 import re
 import secrets
 import string
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC
@@ -23,6 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from hanse import outbox
 from hanse.errors import Conflict, Invalid, NotFound
 from hanse.events import CloudEvent, EventPayload, utcnow
+from hanse.ids import new_id
 from hanse.money import FxRate, Money, convert, round_money
 from hanse.settings import Settings
 from services.logistics.contract import (
@@ -282,17 +282,13 @@ class Txn:
         await outbox.publish(self.session, payload, cause=self.cause, correlation_id=order_id, settings=self.settings)
 
 
-def _new_id() -> str:
-    return str(uuid.uuid4())
-
-
 # -- warehouses ------------------------------------------------------------------------------------
 
 
 async def create_warehouse(session: AsyncSession, body: WarehouseCreate) -> Warehouse:
     if await _warehouse(session, body.code) is not None:
         raise Conflict(f"warehouse {body.code} exists", field="code")
-    warehouse = Warehouse(id=_new_id(), code=body.code, name=body.name, country=body.country, created_at=utcnow())
+    warehouse = Warehouse(id=new_id("wh"), code=body.code, name=body.name, country=body.country, created_at=utcnow())
     session.add(warehouse)
     try:
         await session.flush()
@@ -490,7 +486,7 @@ async def receive_stock(txn: Txn, body: ReceiptCreate) -> ReceiptPublic:
     stock = await lock_stock(session, {body.sku} | {sku for lines in wanted.values() for sku in lines})
     stock[(body.sku, warehouse.code)].on_hand += body.quantity
     receipt = StockReceipt(
-        id=_new_id(), sku=body.sku, warehouse=warehouse.code, quantity=body.quantity, received_at=utcnow()
+        id=new_id("rcp"), sku=body.sku, warehouse=warehouse.code, quantity=body.quantity, received_at=utcnow()
     )
     session.add(receipt)
     await txn.publish(
@@ -572,7 +568,7 @@ async def book_shipment_if_ready(txn: Txn, order: FulfilmentOrder) -> Shipment |
     destination = order.destination_country or txn.settings.seller_country
     mode = transport_mode(order.incoterm, freight_zone(txn.settings.seller_country, destination), order.quoted_mode)
     shipment = Shipment(
-        id=_new_id(),
+        id=new_id("shp"),
         order_id=order.order_id,
         status="booked",
         carrier=carrier_for(mode),
@@ -608,7 +604,12 @@ async def record_milestone(txn: Txn, shipment_id: str, body: TrackingCreate) -> 
     effect = apply_milestone(shipment.status, body.status)
     at = body.at.astimezone(UTC) if body.at else utcnow()
     milestone = TrackingMilestone(
-        id=_new_id(), shipment_id=shipment.id, status=body.status, location=body.location, at=at, recorded_at=utcnow()
+        id=new_id("trk"),
+        shipment_id=shipment.id,
+        status=body.status,
+        location=body.location,
+        at=at,
+        recorded_at=utcnow(),
     )
     session.add(milestone)
     order_id = shipment.order_id

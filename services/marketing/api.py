@@ -145,7 +145,7 @@ def spend_public(entry: SpendEntry) -> SpendPublic:
 async def capture_lead(body: LeadCreate, request: Request, session: SessionDep) -> LeadAccepted:
     if body.website:
         # A bot filled the hidden field: answer like a success, keep nothing.
-        return LeadAccepted(id=domain.new_id(), status="new")
+        return LeadAccepted(id=domain.new_id("lead"), status="new")
     lead = await domain.capture_lead(session, body, request.app.state.marketing.consent_text_version)
     await session.commit()
     return LeadAccepted(id=lead.id, status="new")

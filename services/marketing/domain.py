@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
-import secrets
 import time
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -24,6 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from hanse import outbox
 from hanse.errors import Conflict, Invalid, NotFound
 from hanse.events import utcnow
+from hanse.ids import new_id
 from hanse.money import Money, convert, ecb_rate, minor_unit, round_money
 from hanse.settings import Settings
 from services.marketing.contract import CampaignCreated, LeadCaptured
@@ -70,16 +70,6 @@ class MarketingSettings(BaseSettings):
     def _parsable(cls, v: str) -> str:
         parse(v)  # raises ValueError on a notation `limits` does not understand
         return v
-
-
-_last_micros = 0
-
-
-def new_id() -> str:
-    """An opaque id that sorts by creation time (microsecond prefix), so pages list oldest first."""
-    global _last_micros
-    _last_micros = max(time.time_ns() // 1_000, _last_micros + 1)  # strictly increasing in this process
-    return f"{_last_micros:014x}{secrets.token_hex(9)}"
 
 
 # -- input rules -------------------------------------------------------------------------------------
@@ -235,7 +225,7 @@ async def create_campaign(session: AsyncSession, body: CampaignCreate, settings:
     if taken.first() is not None:
         raise Conflict(f"utm_campaign {body.utm_campaign!r} is used by another campaign", field="utm_campaign")
     campaign = Campaign(
-        id=new_id(),
+        id=new_id("cmp"),
         name=body.name,
         channel=body.channel,
         budget_amount=body.budget.amount,
@@ -319,7 +309,7 @@ async def record_spend(session: AsyncSession, campaign: Campaign, body: SpendCre
     except ValueError:
         raise Invalid(f"no ECB reference rate for {body.amount.currency}", field="amount.currency") from None
     entry = SpendEntry(
-        id=new_id(),
+        id=new_id("spd"),
         campaign_id=campaign.id,
         amount=body.amount.amount,
         currency=body.amount.currency,
@@ -351,7 +341,7 @@ async def capture_lead(session: AsyncSession, body: LeadCreate, consent_text_ver
     utm = body.utm
     now = utcnow()
     lead = Lead(
-        id=new_id(),
+        id=new_id("lead"),
         status="new",
         campaign_id=await campaign_for_utm(session, utm.campaign if utm else None),
         company=body.company,
@@ -371,7 +361,7 @@ async def capture_lead(session: AsyncSession, body: LeadCreate, consent_text_ver
     # Declined consent is recorded too: proof that no marketing consent was given.
     session.add(
         ConsentRecord(
-            id=new_id(),
+            id=new_id("cns"),
             lead_id=lead.id,
             email=lead.email,
             purpose=CONSENT_PURPOSE,

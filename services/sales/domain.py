@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -21,6 +19,7 @@ from stdnum.exceptions import ValidationError as StdnumError
 
 from hanse.errors import Conflict, Invalid, NotFound
 from hanse.events import EventPayload, utcnow
+from hanse.ids import new_id
 from hanse.money import FxRate, Money, ecb_rate, round_money
 from services.sales import contract
 from services.sales.models import (
@@ -54,11 +53,6 @@ class QuotePolicy(BaseSettings):
     quote_validity_days: int = Field(30, ge=1, le=365)
     # Premium as a fraction of the insured value (0.003 = 0.3 %), a common cargo rate.
     insurance_rate: Decimal = Field(Decimal("0.003"), ge=0, le=Decimal("0.2"))
-
-
-def new_id(prefix: str) -> str:
-    """An opaque id that sorts by creation time (so keyset pages come out oldest first)."""
-    return f"{prefix}_{time.time_ns() // 1_000_000:012x}{secrets.token_hex(8)}"
 
 
 # -- Incoterms 2020 -------------------------------------------------------------------------------
@@ -616,7 +610,7 @@ async def accept_quote(session: AsyncSession, quote_id: str, publish: Publish) -
     """Place the order of a quote, once: the quote row is locked, and orders.quote_id is unique."""
     quote = (await session.exec(select(Quote).where(Quote.id == quote_id).with_for_update())).one_or_none()
     if quote is None:
-        raise NotFound(f"no quote {quote_id}")
+        raise NotFound(f"no quote {quote_id}", field="quote_id")
     if quote.status == "accepted" or quote.order_id is not None:
         raise Conflict(f"quote {quote_id} was accepted already (order {quote.order_id})", order_id=quote.order_id)
     now = utcnow()
@@ -624,7 +618,7 @@ async def accept_quote(session: AsyncSession, quote_id: str, publish: Publish) -
         raise Conflict(f"quote {quote_id} expired at {quote.valid_until.isoformat()}", field="valid_until")
     account = await session.get(Account, quote.account_id)
     if account is None:  # pragma: no cover - quotes reference accounts by foreign key
-        raise NotFound(f"no account {quote.account_id}")
+        raise NotFound(f"no account {quote.account_id}", field="account_id")
     lines = (await quote_lines(session, [quote.id]))[quote.id]
     order = SalesOrder(
         id=new_id("ord"),
@@ -749,7 +743,7 @@ async def apply_signal(
 async def cancel_order(session: AsyncSession, order_id: str, reason: str | None, publish: Publish) -> SalesOrder:
     order = await locked_order(session, order_id)
     if order is None:
-        raise NotFound(f"no order {order_id}")
+        raise NotFound(f"no order {order_id}", field="order_id")
     step = cancel(OrderState(order.status, order.paid), reason)
     await publish(contract.OrderCancelled(order_id=order.id, previous_status=step.previous, reason=step.reason))  # type: ignore[arg-type]
     await record_transitions(session, order, [step], publish)
