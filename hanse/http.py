@@ -71,7 +71,9 @@ def install_problem_handlers(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         if any(e["type"] == "json_invalid" for e in errors):
-            return problem(400, "request body is not valid JSON", slug="malformed-json", instance=request.url.path)
+            return problem(
+                400, "request body is not valid JSON", slug="malformed-json", instance=request.url.path, field="body"
+            )
         first = errors[0] if errors else {"field": "", "message": "invalid request"}
         detail = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
         return problem(

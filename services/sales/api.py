@@ -133,7 +133,7 @@ async def list_products(
 async def get_product(sku: IdPath, session: SessionDep, _: CurrentPrincipal) -> ProductPublic:
     product = await session.get(Product, sku)
     if product is None:
-        raise NotFound(f"no product with sku {sku!r}")
+        raise NotFound(f"no product with sku {sku!r}", field="sku")
     tiers = await domain.tiers_of(session, [sku])
     return product_public(product, tiers[sku])
 
@@ -171,7 +171,7 @@ async def list_accounts(
 async def get_account(account_id: IdPath, session: SessionDep, _: Sales) -> AccountPublic:
     account = await session.get(Account, account_id)
     if account is None:
-        raise NotFound(f"no account {account_id}")
+        raise NotFound(f"no account {account_id}", field="account_id")
     return account_public(account)
 
 
@@ -296,7 +296,7 @@ async def list_quotes(
 async def get_quote(quote_id: IdPath, session: SessionDep, _: Sales) -> QuotePublic:
     quote = await session.get(Quote, quote_id)
     if quote is None:
-        raise NotFound(f"no quote {quote_id}")
+        raise NotFound(f"no quote {quote_id}", field="quote_id")
     lines = await domain.quote_lines(session, [quote_id])
     return quote_public(quote, lines[quote_id])
 
@@ -401,7 +401,7 @@ async def list_orders(
 async def get_order(order_id: IdPath, session: SessionDep, _: OrderReader) -> OrderPublic:
     order = await session.get(SalesOrder, order_id)
     if order is None:
-        raise NotFound(f"no order {order_id}")
+        raise NotFound(f"no order {order_id}", field="order_id")
     return await order_public(session, order)
 
 

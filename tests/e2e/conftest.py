@@ -85,6 +85,11 @@ def start_platform(tmp: Path, extra_env: dict[str, str] | None = None) -> Platfo
         "HANSE_SERVICE_PORT_BASE": str(base),
         "HANSE_GATEWAY_PORT": str(gateway_port),
         "HANSE_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        # Tests log in and call from one address as one user, far faster than people do; a test of
+        # the limits themselves passes lower ones in extra_env.
+        "HANSE_GATEWAY_RATE_LIMIT": "100000/minute",
+        "HANSE_GATEWAY_PUBLIC_RATE_LIMIT": "100000/minute",
+        "HANSE_GATEWAY_LOGIN_RATE_LIMIT": "100000/minute",
         **(extra_env or {}),
     }
     log_path = tmp / "platform.log"
@@ -143,7 +148,8 @@ def alive(pid: int) -> bool:
 
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    running = start_platform(tmp_path_factory.mktemp("platform"))
+    # Every e2e test posts its leads from 127.0.0.1: the default 10/minute would refuse the later ones.
+    running = start_platform(tmp_path_factory.mktemp("platform"), {"HANSE_LEAD_RATE_LIMIT": "600/minute"})
     yield running
     pids = running.pids()
     stop_platform(running)
