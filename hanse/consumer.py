@@ -253,6 +253,7 @@ class Consumer:
     async def _handle_together(self, work: list[tuple[int, CloudEvent, EventPayload, Handler]]) -> dict[int, str]:
         outcomes: dict[int, str] = {}
         async with self.db.sessionmaker() as session, session.begin():
+            session.info["first_event"] = None  # one session, many causes: never chain across events
             conn = await session.connection()
             ids = [event.id for _, event, _, _ in work]
             seen = set(
@@ -330,6 +331,7 @@ class Consumer:
 
     async def _handle_once(self, event: CloudEvent, payload: EventPayload, handler: Handler, attempt: int) -> str:
         async with self.db.sessionmaker() as session, session.begin():
+            session.info["first_event"] = None  # handlers name their cause; no request chaining here
             if not await self._claim(session, event):
                 return "duplicate"
             ctx = EventContext(session=session, event=event, service=self.service, settings=self.settings)

@@ -40,7 +40,12 @@ async def publish(
     """Record an event in the caller's transaction; it is published after the commit."""
     settings = settings or session.info.get("settings") or get_settings()
     department = payload.event_type.split(".", 1)[0]
+    if cause is None:
+        # An HTTP request has no causing event; its later events name its first one
+        # (payment.received -> invoice.paid, shipment.tracked -> shipment.dispatched).
+        cause = session.info.get("first_event")
     event = make_event(payload, source_department=department, correlation_id=correlation_id, cause=cause)
+    session.info.setdefault("first_event", event)
     outbox = _outbox_table(session)
     conn = await session.connection()
     await conn.execute(

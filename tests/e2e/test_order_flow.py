@@ -25,20 +25,23 @@ CAUSED_BY = {
     "logistics.shipment.booked.v1": "finance.invoice.paid.v1",  # prepaid: booked once the invoice is paid
 }
 STATUS_CAUSED_BY = {
+    "placed": "sales.order.placed.v1",  # the accept request's first event
     "confirmed": "logistics.stock.reserved.v1",
     "ready_to_ship": "logistics.shipment.booked.v1",
     "shipped": "logistics.shipment.dispatched.v1",
     "delivered": "logistics.shipment.delivered.v1",
     "completed": "logistics.shipment.delivered.v1",  # paid before delivery: delivery completes it
 }
-# Events written by an HTTP request start a chain: they carry the order id but no causationid.
+# A request's first event opens a chain (no causationid); its later events name that first one.
 STARTED_BY_A_REQUEST = {
-    "sales.order.placed.v1",  # POST /sales/quotes/{id}/accept (with its status change to placed)
-    "finance.payment.received.v1",  # POST /finance/payments (with invoice.paid when it settles)
-    "finance.invoice.paid.v1",
-    "logistics.shipment.tracked.v1",  # POST /logistics/shipments/{id}/tracking (with dispatched, delivered)
-    "logistics.shipment.dispatched.v1",
-    "logistics.shipment.delivered.v1",
+    "sales.order.placed.v1",  # POST /sales/quotes/{id}/accept
+    "finance.payment.received.v1",  # POST /finance/payments
+    "logistics.shipment.tracked.v1",  # POST /logistics/shipments/{id}/tracking
+}
+CAUSED_WITHIN_THE_REQUEST = {
+    "finance.invoice.paid.v1": "finance.payment.received.v1",
+    "logistics.shipment.dispatched.v1": "logistics.shipment.tracked.v1",
+    "logistics.shipment.delivered.v1": "logistics.shipment.tracked.v1",
 }
 
 
@@ -209,14 +212,14 @@ async def assert_every_event_names_the_order_and_its_cause(platform: Platform, o
         # Finance keys its events by invoice or payment, compliance's screening by subject: all name the order.
         assert event["data"].get("order_id", event["data"].get("subject_id")) == order_id, event
         cause = by_id.get(event.get("causationid"))
-        if event["type"] in STARTED_BY_A_REQUEST or event["data"].get("status") == "placed":
+        if event["type"] in STARTED_BY_A_REQUEST:
             assert event.get("causationid") is None, event
             continue
         assert cause is not None, f"{event['type']} names no cause in the order's chain: {event}"
         wanted = (
             STATUS_CAUSED_BY[event["data"]["status"]]
             if event["type"] == "sales.order.status_changed.v1"
-            else CAUSED_BY[event["type"]]
+            else {**CAUSED_BY, **CAUSED_WITHIN_THE_REQUEST}[event["type"]]
         )
         assert cause["type"] == wanted, f"{event['type']} caused by {cause['type']}, expected {wanted}"
         assert cause["time"] <= event["time"]
@@ -249,10 +252,15 @@ async def test_watchlist_near_match_holds_the_order_until_an_officer_clears_it(p
     confirmed = await api.order_reaches(order["id"], *CONFIRMED)
     assert statuses(confirmed)[:4] == ["placed", "on_hold", "placed", "confirmed"]
     assert (await api.stock(sku))["reserved"] == 2
-    # The officer's decision is a request, not a reaction: the clearance starts a new causal chain.
-    events = {e["type"]: e for e in await flow_events(platform, order["id"])}
+    # The officer's decision is a request, not a reaction: it opens a new chain with the decided
+    # screening, and the clearance names that.
+    chain = await flow_events(platform, order["id"])
+    events = {e["type"]: e for e in chain}
+    by_id = {e["id"]: e for e in chain}
     assert events["compliance.order.held.v1"]["causationid"] == events["sales.order.placed.v1"]["id"]
-    assert events["compliance.order.cleared.v1"].get("causationid") is None
+    decision = by_id[events["compliance.order.cleared.v1"]["causationid"]]
+    assert decision["type"] == "compliance.screening.completed.v1" and decision["data"]["decided_by"]
+    assert decision.get("causationid") is None
     assert events["logistics.stock.reserved.v1"]["causationid"] == events["compliance.order.cleared.v1"]["id"]
     await api.call(
         "POST", f"/compliance/checks/{check['id']}/decision", 409, json={"decision": "reject", "note": "changed mind"}
