@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: dev test lint fmt bench demo install clean
+.PHONY: dev test lint fmt bench demo install clean migrate compose-config k8s-validate
 
 $(STAMP): pyproject.toml requirements/lock.txt requirements/broker.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,7 +31,20 @@ fmt: $(STAMP)
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
+# Apply every service's database migrations (SQLite files in var/, or HANSE_DB=postgres databases).
+migrate: $(STAMP)
+	$(BIN)/hanse migrate all
+
+# The offline deployment checks that `make test` also runs, on their own.
+compose-config: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/deploy/test_compose.py tests/deploy/test_dockerfile.py
+
+k8s-validate: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/deploy/test_k8s.py
+
 bench: $(STAMP)
+	@# wrk (Debian package) generates the gateway load in C; without it bench.loadgen (Python) is used.
+	@command -v wrk >/dev/null 2>&1 || apt-get install -y -qq wrk >/dev/null 2>&1 || echo "wrk not installed: using bench.loadgen"
 	$(BIN)/python -m bench
 
 demo: $(STAMP)

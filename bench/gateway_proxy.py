@@ -1,19 +1,27 @@
 """Gateway proxy throughput against a direct call: the same GET at 32 concurrent connections.
 
 Starts the embedded broker, the sales service and the gateway as real processes, seeds one
-product, then alternates direct and proxied runs of the load generator (its own process) and
-reports the best of each.
+product, then alternates direct and proxied runs of the load generator and reports the best of
+each. The gateway verifies the JWT, checks the role matrix and counts the rate limit on every
+proxied request, as in production (the limit itself is set out of reach). The load generator is
+`wrk` when it is installed (C, so it leaves the two cores to what it measures), otherwise
+`bench.loadgen` in its own process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import httpx
 
@@ -21,6 +29,7 @@ from hanse.auth import issue_token
 from hanse.settings import Settings
 
 SECRET = "bench-secret-" + "x" * 40
+PATH = "/api/v1/sales/products/BENCH-1"
 
 
 def _free_port() -> int:
@@ -41,7 +50,41 @@ def _wait(url: str, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} not ready")
 
 
-def _load(url: str, token: str, connections: int, seconds: float) -> dict:
+def _wrk_ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def _wrk(url: str, token: str, connections: int, seconds: float) -> dict:
+    out = subprocess.run(
+        [
+            "wrk",
+            f"-t{min(2, connections)}",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--latency",
+            "-H",
+            f"Authorization: Bearer {token}",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {
+        "requests": requests,
+        "errors": (int(non_2xx.group(1)) if non_2xx else 0) + (sum(map(int, errors.groups())) if errors else 0),
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        "p50_ms": _wrk_ms(re.search(r"50%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
+        "p99_ms": _wrk_ms(re.search(r"99%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
+        "tool": "wrk",
+    }
+
+
+def _loadgen(url: str, token: str, connections: int, seconds: float) -> dict:
     out = subprocess.run(
         [
             sys.executable,
@@ -59,10 +102,26 @@ def _load(url: str, token: str, connections: int, seconds: float) -> dict:
         text=True,
         check=True,
     )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return {**json.loads(out.stdout.strip().splitlines()[-1]), "tool": "bench.loadgen"}
 
 
-def run(connections: int = 32, seconds: float = 5.0, rounds: int = 2) -> dict:
+def load(url: str, token: str, connections: int, seconds: float) -> dict:
+    if shutil.which("wrk") and os.environ.get("HANSE_BENCH_LOADGEN", "wrk") == "wrk":
+        return _wrk(url, token, connections, seconds)
+    return _loadgen(url, token, connections, seconds)
+
+
+@dataclass
+class Running:
+    direct: str
+    gateway: str
+    token: str
+    pids: dict[str, int]
+
+
+@contextlib.contextmanager
+def sales_behind_gateway() -> Iterator[Running]:
+    """Broker, sales and gateway as processes, one product seeded; stopped on exit."""
     tmp = tempfile.mkdtemp(prefix="hanse-bench-")
     broker_port, sales_port, gateway_port = _free_port(), _free_port(), _free_port()
     env = {
@@ -74,21 +133,20 @@ def run(connections: int = 32, seconds: float = 5.0, rounds: int = 2) -> dict:
         "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{broker_port}",
         "HANSE_SALES_URL": f"http://127.0.0.1:{sales_port}",
         "HANSE_LOG_LEVEL": "WARNING",
+        # Counted on every request like in production, but never reached by the benchmark.
+        "HANSE_GATEWAY_RATE_LIMIT": "100000000/minute",
     }
     cli = [sys.executable, "-m", "hanse.cli"]
-    procs = [
-        subprocess.Popen([*cli, "broker", "--port", str(broker_port)], env=env, stdout=subprocess.DEVNULL),
-    ]
+    procs = [subprocess.Popen([*cli, "broker", "--port", str(broker_port)], env=env, stdout=subprocess.DEVNULL)]
     try:
         time.sleep(1.0)
         procs.append(subprocess.Popen([*cli, "serve", "sales", "--port", str(sales_port)], env=env))
         procs.append(subprocess.Popen([*cli, "serve", "gateway", "--port", str(gateway_port)], env=env))
-        direct_base = f"http://127.0.0.1:{sales_port}"
-        gateway_base = f"http://127.0.0.1:{gateway_port}"
-        _wait(f"{direct_base}/readyz")
-        _wait(f"{gateway_base}/livez")
-        token, _ = issue_token("bench", ["admin"], Settings(env="dev", jwt_secret=SECRET))
-        headers = {"Authorization": f"Bearer {token}"}
+        direct, gateway = f"http://127.0.0.1:{sales_port}", f"http://127.0.0.1:{gateway_port}"
+        _wait(f"{direct}/readyz")
+        _wait(f"{gateway}/livez")
+        settings = Settings(env="dev", jwt_secret=SECRET)
+        admin, _ = issue_token("bench-admin", ["admin"], settings)
         product = {
             "sku": "BENCH-1",
             "name": "Benchmark widget",
@@ -97,18 +155,15 @@ def run(connections: int = 32, seconds: float = 5.0, rounds: int = 2) -> dict:
             "unit_price": {"amount": "10.00", "currency": "EUR"},
             "unit_weight_kg": "1.5",
         }
-        created = httpx.post(f"{direct_base}/api/v1/sales/products", json=product, headers=headers)
+        created = httpx.post(
+            f"{direct}/api/v1/sales/products", json=product, headers={"Authorization": f"Bearer {admin}"}
+        )
         if created.status_code not in (201, 409):
             raise RuntimeError(f"seeding failed: {created.status_code} {created.text}")
-        path = "/api/v1/sales/products/BENCH-1"
-        assert httpx.get(gateway_base + path, headers=headers).status_code == 200
-        direct, proxied = [], []
-        for _ in range(rounds):
-            direct.append(_load(direct_base + path, token, connections, seconds))
-            proxied.append(_load(gateway_base + path, token, connections, seconds))
-        best_direct = max(direct, key=lambda r: r["rps"])
-        best_proxied = max(proxied, key=lambda r: r["rps"])
-        return {"direct": best_direct, "gateway": best_proxied, "ratio": best_proxied["rps"] / best_direct["rps"]}
+        # A sales clerk's token: the gateway verifies it and checks the role matrix on every request.
+        token, _ = issue_token("bench-clerk", ["sales"], settings)
+        assert httpx.get(gateway + PATH, headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        yield Running(direct, gateway, token, {"broker": procs[0].pid, "sales": procs[1].pid, "gateway": procs[2].pid})
     finally:
         for p in reversed(procs):
             p.terminate()
@@ -117,3 +172,18 @@ def run(connections: int = 32, seconds: float = 5.0, rounds: int = 2) -> dict:
                 p.wait(20)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+def run(connections: int = 32, seconds: float = 5.0, rounds: int = 2) -> dict:
+    with sales_behind_gateway() as running:
+        direct, proxied = [], []
+        for _ in range(rounds):
+            direct.append(load(running.direct + PATH, running.token, connections, seconds))
+            proxied.append(load(running.gateway + PATH, running.token, connections, seconds))
+        best_direct = max(direct, key=lambda r: r["rps"])
+        best_proxied = max(proxied, key=lambda r: r["rps"])
+        return {"direct": best_direct, "gateway": best_proxied, "ratio": best_proxied["rps"] / best_direct["rps"]}
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(int(os.environ.get("HANSE_BENCH_CONNECTIONS", "32")))))

@@ -1,60 +1,31 @@
-"""Gateway app: proxies /api/v1/<dept>/... to the departments; issues tokens; reports readiness."""
+"""Gateway app: the edge (roles, limits, proxy to /api/v1/<dept>/...) in front of its own modules."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Any
 
 import aiohttp
-from fastapi import APIRouter, FastAPI, Form, Request
-from pydantic import BaseModel
+from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import Response
 
 from gateway import contracts, events, identity, overview, webhooks
 from gateway.models import Model
 from gateway.proxy import UpstreamProxy
+from gateway.ratelimit import GatewayLimits
+from gateway.roles import RoleMatrix
 from hanse import db as dbmod
-from hanse.auth import AuthError, issue_token
 from hanse.db import Database
 from hanse.http import EdgeMiddleware, install_problem_handlers, problem
 from hanse.metrics import CONTENT_TYPE_LATEST, Metrics
+from hanse.migrate import prepare_database
 from hanse.settings import Settings, get_settings
 from hanse.topology import DEPARTMENTS
 
-
-class Token(BaseModel):
-    access_token: str
-    token_type: str = "bearer"
-    expires_in: int
-
-
 router = APIRouter()
-
-
-@router.post(
-    "/api/v1/auth/token",
-    tags=["auth"],
-    summary="OAuth2 password grant: log in and get a bearer token",
-    responses={401: {"description": "wrong username or password"}},
-)
-async def token(
-    request: Request,
-    username: Annotated[str, Form(min_length=1, max_length=200)],
-    password: Annotated[str, Form(min_length=1, max_length=1000)],
-    grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
-) -> Token:
-    settings: Settings = request.app.state.settings
-    admin_user, admin_password = settings.admin_login()
-    user_ok = secrets.compare_digest(username.encode(), admin_user.encode())
-    password_ok = secrets.compare_digest(password.encode(), admin_password.encode())
-    if not (user_ok and password_ok):
-        raise AuthError("wrong username or password")
-    access_token, ttl = issue_token(username, ["admin"], settings)
-    return Token(access_token=access_token, expires_in=ttl)
 
 
 @router.get("/livez", tags=["operations"])
@@ -65,8 +36,7 @@ async def livez() -> dict[str, Any]:
 @router.get("/readyz", tags=["operations"], responses={503: {"description": "a department is not ready"}})
 async def readyz(request: Request) -> Any:
     proxy: UpstreamProxy = request.app.state.proxy
-    session = proxy._session
-    assert session is not None
+    session = proxy.session
 
     async def check(name: str, base: str) -> tuple[str, str]:
         try:
@@ -101,7 +71,7 @@ def build(settings: Settings | None = None) -> UpstreamProxy:
         if dbmod.is_postgres(url) and settings.env != "prod":
             await dbmod.ensure_postgres_database(url)
         database = Database(url, Model.metadata, settings=settings)
-        await database.create_all()
+        await prepare_database(database, "gateway", settings)  # prod: refuses an unmigrated schema
         app.state.db = database
         await proxy.start()
         started = []
@@ -124,7 +94,10 @@ def build(settings: Settings | None = None) -> UpstreamProxy:
     app.include_router(router)
     for module in MODULES:
         app.include_router(module.router)
-    proxy = UpstreamProxy(app, upstreams, metrics=metrics)
+    # The edge: role matrix and rate limits are checked before a request is forwarded.
+    proxy = UpstreamProxy(
+        app, upstreams, settings=settings, metrics=metrics, matrix=RoleMatrix(), limits=GatewayLimits()
+    )
     app.state.proxy = proxy
     return proxy
 

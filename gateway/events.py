@@ -1,15 +1,326 @@
-"""Gateway: events."""
+"""The event timeline: every department's events stored by the gateway, its history API and live SSE stream.
+
+A kernel Consumer (service "gateway", its own group, inbox and DLQ) subscribes to all five
+department topics and writes each CloudEvent into `timeline_event`. The autoincrement `seq` is
+the timeline's order, the SSE event id and the webhook worker's cursor. A commit wakes the open
+streams in this process; a short poll covers events written by another gateway replica.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import AsyncIterator, Sequence
+from typing import Annotated, Any
 
-router = APIRouter()
+import orjson
+from fastapi import APIRouter, FastAPI, Header, Query, Request
+from pydantic import StringConstraints
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import event as sa_event
+from sqlalchemy import func, or_, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import select
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from gateway.models.events import TimelineEntry, TimelineEvent
+from hanse.auth import Principal, require_roles
+from hanse.consumer import Consumer, EventContext
+from hanse.db import Database
+from hanse.errors import Invalid
+from hanse.events import EventPayload, registry, utcnow
+from hanse.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+
+log = logging.getLogger("hanse.gateway.events")
+
+router = APIRouter(tags=["events"])
+
+# Who may read the timeline: every staff role and partner apps (admin passes every check).
+TimelineReader = Annotated[
+    Principal, require_roles("marketing", "sales", "compliance", "finance", "logistics", "partner")
+]
+
+# An exact type (`sales.order.placed.v1`), a prefix ending in a dot (`sales.order.`), or `*` for all.
+TYPE_FILTER = r"^(\*|[a-z][a-z0-9_]*(\.[a-z0-9_]+)*\.?)$"
+TypeFilter = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=TYPE_FILTER)]
+TypeFilters = Annotated[
+    list[TypeFilter] | None,
+    Query(max_length=50, description="event types: exact, a prefix ending in '.', or '*'; repeat for several"),
+]
+CorrelationFilter = Annotated[
+    str | None, Query(min_length=1, max_length=255, description="the business flow, e.g. an order id")
+]
+
+# Any fixed number: the transaction-level advisory lock that orders timeline writes on PostgreSQL.
+_TIMELINE_LOCK = 0x48414E5345  # "HANSE"
+_SEQ = re.compile(r"^\d{1,18}$")
+
+
+class StreamSettings(BaseSettings):
+    """Tuning of the live stream (env HANSE_EVENTS_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="HANSE_EVENTS_", extra="ignore")
+
+    heartbeat_seconds: float = 15.0
+    # Fallback poll for events written by another gateway replica (this process wakes streams at once).
+    poll_seconds: float = 2.0
+    page_size: int = 200
+    # A client that does not take a message within this time is dropped (it reconnects with Last-Event-ID).
+    send_timeout_seconds: float = 30.0
+
+
+class TimelineHub:
+    """Wakes every waiting stream when a timeline write commits; holds no events itself."""
+
+    def __init__(self) -> None:
+        self._changed = asyncio.Event()
+
+    def current(self) -> asyncio.Event:
+        return self._changed
+
+    def notify(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def wait(self, seen: asyncio.Event, timeout: float) -> None:
+        """Until something committed after `seen` was taken, or `timeout` passed."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(seen.wait(), timeout)
+
+
+# -- filters --------------------------------------------------------------------------------------
+
+
+def type_matches(event_type: str, patterns: Sequence[str]) -> bool:
+    """The same rule as the SQL filter, for the webhook worker."""
+    return any(p == "*" or event_type == p or (p.endswith(".") and event_type.startswith(p)) for p in patterns)
+
+
+def _type_clause(patterns: Sequence[str]) -> ColumnElement[bool] | None:
+    if not patterns or "*" in patterns:
+        return None
+    clauses = [
+        TimelineEvent.type.startswith(p, autoescape=True) if p.endswith(".") else TimelineEvent.type == p  # type: ignore[attr-defined]
+        for p in patterns
+    ]
+    return or_(*clauses)
+
+
+def _filters(correlation_id: str | None, types: Sequence[str] | None) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if correlation_id is not None:
+        where.append(TimelineEvent.correlation_id == correlation_id)  # type: ignore[arg-type]
+    clause = _type_clause(types or ())
+    if clause is not None:
+        where.append(clause)
+    return where
+
+
+def entry(row: TimelineEvent) -> TimelineEntry:
+    assert row.seq is not None
+    return TimelineEntry(seq=row.seq, topic=row.topic, received_at=row.received_at, event=orjson.loads(row.cloudevent))
+
+
+# -- queries ----------------------------------------------------------------------------------------
+
+
+async def latest_seq(db: Database) -> int:
+    async with db.read_session() as session:
+        return int((await session.exec(select(func.max(TimelineEvent.seq)))).one() or 0)
+
+
+async def events_after(
+    db: Database, after: int, where: list[ColumnElement[bool]], limit: int
+) -> tuple[list[TimelineEvent], int]:
+    """Matching events after `after` (at most `limit`) and the highest seq scanned.
+
+    Both come from one snapshot, and no seq up to `high` can still be uncommitted (writes are
+    serialised), so a stream that moves its cursor to `high` skips nothing.
+    """
+    async with db.read_session() as session:
+        high = int((await session.exec(select(func.max(TimelineEvent.seq)))).one() or 0)
+        if high <= after:
+            return [], after
+        query = (
+            select(TimelineEvent)
+            .where(TimelineEvent.seq > after, TimelineEvent.seq <= high, *where)  # type: ignore[operator]
+            .order_by(TimelineEvent.seq)  # type: ignore[arg-type]
+            .limit(limit)
+        )
+        rows = list((await session.exec(query)).all())
+    if len(rows) == limit:
+        assert rows[-1].seq is not None
+        return rows, rows[-1].seq
+    return rows, high
+
+
+async def timeline_of(db: Database, correlation_id: str, limit: int = 1000) -> list[TimelineEntry]:
+    """The events of one business flow (an order, a lead) in the order they happened.
+
+    That is the producers' event time, not arrival: the gateway reads five topics, so a reaction
+    (compliance screening an order) can arrive before its cause (the order placed) does.
+    """
+    query = (
+        select(TimelineEvent)
+        .where(TimelineEvent.correlation_id == correlation_id)
+        .order_by(TimelineEvent.time, TimelineEvent.seq)  # type: ignore[arg-type]
+        .limit(limit)
+    )
+    async with db.read_session() as session:
+        return [entry(r) for r in (await session.exec(query)).all()]
+
+
+# -- the consumer --------------------------------------------------------------------------------
+
+
+def _timeline_handler(db: Database, hub: TimelineHub, settings: Any) -> Any:
+    reg = registry()
+    table = TimelineEvent.__table__  # type: ignore[attr-defined]
+
+    async def record_event(ctx: EventContext, payload: EventPayload) -> None:
+        session = ctx.session
+        conn = await session.connection()
+        postgres = conn.dialect.name == "postgresql"
+        if postgres and not session.info.get("timeline_locked"):
+            # Serialise writers across replicas so seq order is commit order: a stream that has
+            # read seq N never later finds a smaller seq appearing behind it.
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _TIMELINE_LOCK})
+            session.info["timeline_locked"] = True
+        event = ctx.event
+        values = {
+            "event_id": event.id,
+            "type": event.type,
+            "source": event.source,
+            "subject": event.subject,
+            "time": event.time,
+            "correlation_id": event.correlationid,
+            "causation_id": event.causationid,
+            "topic": settings.topic(reg.department(event.type)),
+            "cloudevent": event.to_json().decode(),
+            "received_at": utcnow(),
+        }
+        insert = pg_insert if postgres else sqlite_insert
+        await conn.execute(insert(table).values(**values).on_conflict_do_nothing(index_elements=["event_id"]))
+        if not session.info.get("timeline_notify"):
+            session.info["timeline_notify"] = True
+            sa_event.listen(session.sync_session, "after_commit", lambda _s: hub.notify(), once=True)
+
+    return record_event
+
+
+def hub_of(app: FastAPI) -> TimelineHub:
+    hub = getattr(app.state, "timeline_hub", None)
+    if hub is None:
+        hub = app.state.timeline_hub = TimelineHub()
+    return hub
+
+
+def stream_settings_of(app: FastAPI) -> StreamSettings:
+    found = getattr(app.state, "stream_settings", None)
+    if found is None:
+        found = app.state.stream_settings = StreamSettings()
+    return found
 
 
 async def start(app: FastAPI) -> None:
-    """Called once the gateway's database and upstream client are up."""
+    """Consume every department topic into the timeline."""
+    settings = app.state.settings
+    db: Database = app.state.db
+    hub = hub_of(app)
+    stream_settings_of(app)
+    record_event = _timeline_handler(db, hub, settings)
+    handlers = dict.fromkeys(registry().types(), record_event)
+    consumer = Consumer("gateway", db, settings, handlers, registry(), app.state.metrics)
+    app.state.timeline_consumer = consumer
+    app.state.timeline_task = asyncio.create_task(consumer.run(), name="gateway-timeline")
 
 
 async def stop(app: FastAPI) -> None:
-    """Called on shutdown, before the database closes."""
+    consumer: Consumer | None = getattr(app.state, "timeline_consumer", None)
+    task: asyncio.Task[None] | None = getattr(app.state, "timeline_task", None)
+    if consumer is not None:
+        await consumer.stop()
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
+# -- routes ------------------------------------------------------------------------------------------
+
+
+@router.get(
+    "/api/v1/events",
+    summary="Timeline history: stored events, oldest first",
+    responses={401: {"description": "no valid token"}, 403: {"description": "role not allowed"}},
+)
+async def list_events(
+    request: Request,
+    _: TimelineReader,
+    correlation_id: CorrelationFilter = None,
+    type: TypeFilters = None,
+    after: Annotated[int | None, Query(ge=0, le=10**18, description="only events with a larger seq")] = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[TimelineEntry]:
+    start_after = after or 0
+    if cursor:
+        value = decode_cursor(cursor)
+        if not _SEQ.match(value):
+            raise Invalid("cursor is not one this API issued", field="cursor")
+        start_after = max(start_after, int(value))
+    rows, _ = await events_after(request.app.state.db, start_after, _filters(correlation_id, type), limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(rows[-1].seq) if more and rows else None
+    return Page[TimelineEntry](items=[entry(r) for r in rows], next_cursor=next_cursor)
+
+
+async def _follow(
+    db: Database, hub: TimelineHub, after: int, where: list[ColumnElement[bool]], tuning: StreamSettings
+) -> AsyncIterator[ServerSentEvent]:
+    """Everything matching after `after`, then live; one page in memory at a time."""
+    cursor = after
+    while True:
+        seen = hub.current()  # taken before reading, so a commit during the read still wakes us
+        rows, cursor = await events_after(db, cursor, where, tuning.page_size)
+        for row in rows:
+            yield ServerSentEvent(data=row.cloudevent, id=str(row.seq), event=row.type)
+        if len(rows) < tuning.page_size:
+            await hub.wait(seen, tuning.poll_seconds)
+
+
+@router.get(
+    "/api/v1/events/stream",
+    summary="Live timeline as Server-Sent Events; resume with Last-Event-ID",
+    response_class=EventSourceResponse,
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "id: seq, event: CloudEvent type, data: CloudEvent"},
+        401: {"description": "no valid token"},
+        403: {"description": "role not allowed"},
+    },
+)
+async def stream_events(
+    request: Request,
+    _: TimelineReader,
+    correlation_id: CorrelationFilter = None,
+    type: TypeFilters = None,
+    last_event_id: Annotated[
+        str | None,
+        Header(alias="Last-Event-ID", pattern=r"^\d{1,18}$", description="resume after this seq (0: from the start)"),
+    ] = None,
+) -> EventSourceResponse:
+    app = request.app
+    db: Database = app.state.db
+    tuning = stream_settings_of(app)
+    after = int(last_event_id) if last_event_id is not None else await latest_seq(db)
+    return EventSourceResponse(
+        _follow(db, hub_of(app), after, _filters(correlation_id, type), tuning),
+        ping=tuning.heartbeat_seconds,
+        send_timeout=tuning.send_timeout_seconds,
+        headers={"Cache-Control": "no-store"},
+    )

@@ -29,6 +29,7 @@ from hanse.events import registry as default_registry
 from hanse.http import EdgeMiddleware, install_problem_handlers, problem
 from hanse.idempotency import IdempotencyMiddleware
 from hanse.metrics import CONTENT_TYPE_LATEST, Metrics
+from hanse.migrate import prepare_database
 from hanse.outbox import Relay
 from hanse.settings import Settings, get_settings
 
@@ -75,7 +76,7 @@ def create_service(
         if dbmod.is_postgres(url) and settings.env != "prod":
             await dbmod.ensure_postgres_database(url)
         database = Database(url, metadata, settings=settings)
-        await database.create_all()
+        await prepare_database(database, name, settings)  # prod: refuses an unmigrated schema
         relay = Relay(database, settings, metrics)
         consumer = Consumer(name, database, settings, handlers, registry, metrics) if handlers else None
         tasks = [asyncio.create_task(relay.run(), name=f"{name}-relay")]

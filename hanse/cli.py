@@ -41,6 +41,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         access_log=False,
         timeout_graceful_shutdown=15,
         lifespan="on",
+        # The gateway is the edge: it believes X-Forwarded-For only from proxies named in
+        # FORWARDED_ALLOW_IPS (a load balancer), else any local client could pick its own address.
+        proxy_headers=args.name != "gateway" or bool(os.environ.get("FORWARDED_ALLOW_IPS")),
     )
     return 0
 
@@ -67,10 +70,40 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     return asyncio.run(dlq.replay(settings, args.service, limit=args.limit, dry_run=args.dry_run))
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from hanse import migrate
+
+    if args.autogenerate:
+        if args.target == "all" or not args.message:
+            raise ValueError("--autogenerate needs one service and -m MESSAGE")
+        path = asyncio.run(migrate.autogenerate(args.target, args.message))
+        print(f"wrote {path}" if path else f"{args.target}: models and migrations agree, nothing to write")
+        return 0
+    for name, revision in asyncio.run(migrate.migrate(args.target)).items():
+        print(f"{name}: at {revision}")
+    return 0
+
+
+def cmd_asyncapi(args: argparse.Namespace) -> int:
+    import json
+
+    from gateway.contracts import asyncapi_document
+
+    # The canonical document (topic prefix "hanse"): docs/asyncapi.json is this output.
+    sys.stdout.write(json.dumps(asyncapi_document(), indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from hanse.demo import run_demo
 
     return asyncio.run(run_demo(args.gateway))
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    from hanse.reconcile import run_reconcile
+
+    return asyncio.run(run_reconcile(args.gateway, settle=args.settle))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,9 +112,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run one service or the gateway")
-    serve.add_argument("name", choices=PROCESSES)
+    # The name may come from HANSE_SERVICE so one container image serves every process.
+    serve.add_argument(
+        "name",
+        choices=PROCESSES,
+        nargs=None if not os.environ.get("HANSE_SERVICE") else "?",
+        default=os.environ.get("HANSE_SERVICE"),
+    )
     serve.add_argument("--host", default=os.environ.get("HANSE_HOST", "127.0.0.1"))
-    serve.add_argument("--port", type=int, default=None)
+    serve.add_argument(
+        "--port", type=int, default=int(os.environ["HANSE_PORT"]) if os.environ.get("HANSE_PORT") else None
+    )
     serve.set_defaults(func=cmd_serve)
 
     broker = sub.add_parser("broker", help="run the embedded Kafka-compatible broker (tansu)")
@@ -98,9 +139,30 @@ def build_parser() -> argparse.ArgumentParser:
     dlq.add_argument("--dry-run", action="store_true")
     dlq.set_defaults(func=cmd_dlq)
 
+    migrate = sub.add_parser("migrate", help="apply a service's database migrations (or write a new one)")
+    migrate.add_argument("target", nargs="?", default="all", choices=[*PROCESSES, "all"])
+    migrate.add_argument("--autogenerate", action="store_true", help="write a revision for model changes")
+    migrate.add_argument("-m", "--message", default=None, help="the new revision's message")
+    migrate.set_defaults(func=cmd_migrate)
+
+    asyncapi = sub.add_parser("asyncapi", help="print the AsyncAPI 3.0 event catalogue (docs/asyncapi.json)")
+    asyncapi.set_defaults(func=cmd_asyncapi)
+
     demo = sub.add_parser("demo", help="walk the golden path against a running `make dev`")
     demo.add_argument("--gateway", default=os.environ.get("HANSE_GATEWAY_URL", "http://127.0.0.1:8000"))
     demo.set_defaults(func=cmd_demo)
+
+    reconcile = sub.add_parser(
+        "reconcile", help="check that every order has the invoices and shipments its status implies"
+    )
+    reconcile.add_argument("--gateway", default=os.environ.get("HANSE_GATEWAY_URL", "http://127.0.0.1:8000"))
+    reconcile.add_argument(
+        "--settle",
+        type=float,
+        default=0.0,
+        help="re-check discrepancies for up to this many seconds (orders in flight)",
+    )
+    reconcile.set_defaults(func=cmd_reconcile)
     return parser
 
 

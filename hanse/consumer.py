@@ -68,6 +68,20 @@ class DeadLetter(Exception):
         self.attempts = attempts
 
 
+_cleanups: set[asyncio.Task[Any]] = set()
+
+
+def _background(*closers: Any) -> None:
+    async def close_all() -> None:
+        for closer in closers:
+            with contextlib.suppress(Exception):
+                await closer
+
+    task = asyncio.ensure_future(close_all())
+    _cleanups.add(task)  # keep a reference until done, or the task may be collected mid-way
+    task.add_done_callback(_cleanups.discard)
+
+
 def _text(value: bytes | None) -> str:
     return value.decode("utf-8", "replace") if value else ""
 
@@ -103,19 +117,24 @@ class Consumer:
         self._stopping = False
         self._idle = asyncio.Event()
         self._closed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._in_loop = False
         self.processed = 0
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
     async def run(self) -> None:
+        self._task = asyncio.current_task()
         failures = 0
         try:
             while not self._stopping:
                 try:
                     await self._start()
                     failures = 0
+                    self._in_loop = True
                     await self._loop()
                 except (TimeoutError, KafkaError, OSError) as exc:
+                    self._in_loop = False
                     failures += 1
                     delay = min(0.2 * 2**failures, 5.0)
                     log.warning("%s consumer: broker unavailable (%s); retrying in %.1fs", self.service, exc, delay)
@@ -146,6 +165,11 @@ class Consumer:
         try:
             await consumer.start()
             await producer.start()
+        except asyncio.CancelledError:
+            # Stopped mid-join: closing a joining consumer waits for the join (seconds), so let
+            # that happen in the background instead of holding up shutdown.
+            _background(consumer.stop(), producer.stop())
+            raise
         except BaseException:
             with contextlib.suppress(Exception):
                 await consumer.stop()
@@ -165,6 +189,9 @@ class Consumer:
     async def stop(self, timeout: float = 10.0) -> None:
         """Finish the batch in hand, commit its offsets, then leave the group."""
         self._stopping = True
+        if self._task is not None and not self._in_loop:
+            # Still joining the group or backing off: nothing is in hand, so don't wait for the join.
+            self._task.cancel()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._closed.wait(), timeout)
 

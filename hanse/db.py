@@ -129,7 +129,10 @@ class Database:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         else:
             kwargs.update(connect_args={"timeout": 30})
-        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if self.is_postgres:
+            self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        else:
+            self.engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60, **kwargs)
         if self.is_postgres:
             self.read_engine = self.engine
         else:

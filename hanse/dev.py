@@ -149,12 +149,14 @@ def plan(settings: Settings, env: dict[str, str]) -> tuple[list[Child], str, boo
             )
         )
     use_postgres = env.get("HANSE_DB", "sqlite") == "postgres"
-    pg_base = env.get("HANSE_POSTGRES_BASE", "postgresql+asyncpg://postgres@127.0.0.1:5432").rstrip("/")
     for name in DEPARTMENTS:
         port = service_port(name, settings.service_port_base)
         child_env = {**base_env, "HANSE_SERVICE": name}
+        if name == "marketing":
+            # The gateway appends the client address to X-Forwarded-For; marketing limits the lead form by it.
+            child_env.setdefault("HANSE_BEHIND_GATEWAY", "true")
         if use_postgres:
-            child_env["DATABASE_URL"] = f"{pg_base}/hanse_{name}"
+            child_env["DATABASE_URL"] = settings.postgres_url_for(name)
         else:
             child_env.pop("DATABASE_URL", None)
         children.append(
@@ -162,7 +164,9 @@ def plan(settings: Settings, env: dict[str, str]) -> tuple[list[Child], str, boo
         )
     gateway_env = {**base_env, "HANSE_SERVICE": "gateway"}
     if use_postgres:
-        gateway_env["DATABASE_URL"] = f"{pg_base}/hanse_gateway"
+        gateway_env["DATABASE_URL"] = settings.postgres_url_for("gateway")
+    else:
+        gateway_env.pop("DATABASE_URL", None)
     children.append(
         Child(
             "gateway",
@@ -218,7 +222,8 @@ def _print_table(settings, children, bootstrap, embedded, user, password, ready,
         lines.append(f"  {child.name:<11}{child.url:<28}{'yes' if ok else 'NO'}")
     broker = f"{bootstrap} ({'embedded tansu, memory only' if embedded else 'external'})"
     lines.append(f"  {'broker':<11}{broker}")
-    db = "PostgreSQL" if env.get("HANSE_DB") == "postgres" else f"SQLite files in {settings.data_dir}"
+    pg = settings.postgres_url_for("<service>").split("@")[-1]
+    db = f"PostgreSQL {pg}" if env.get("HANSE_DB") == "postgres" else f"SQLite files in {settings.data_dir}"
     lines.append(f"  {'databases':<11}{db}")
     gw = f"http://127.0.0.1:{settings.gateway_port}"
     lines.append("")

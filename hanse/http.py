@@ -145,7 +145,8 @@ class EdgeMiddleware:
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 candidate = value.decode("latin-1")
-                request_id = candidate if _REQUEST_ID.match(candidate) else None
+                # fullmatch: `$` would also match before a trailing newline and echo it into a header.
+                request_id = candidate if _REQUEST_ID.fullmatch(candidate) else None
             elif name == b"content-length":
                 length = value
         request_id = request_id or uuid.uuid4().hex

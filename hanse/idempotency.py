@@ -43,7 +43,7 @@ class IdempotencyMiddleware:
         if key is None or runtime is None:
             await self.app(scope, receive, send)
             return
-        if not _KEY.match(key):
+        if not _KEY.fullmatch(key):  # not match: `$` lets a trailing newline through
             await problem(400, "Idempotency-Key must be 1-255 visible ASCII characters", field="Idempotency-Key")(
                 scope, receive, send
             )

@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     topic_partitions: int = 3
     # Applies to the one service in this process; unset means a SQLite file under data_dir.
     database_url: str | None = Field(None, validation_alias="DATABASE_URL")
+    # HANSE_DB=postgres (without DATABASE_URL): each service on its own database <prefix><service>.
+    db: Literal["sqlite", "postgres"] = "sqlite"
+    postgres_base: str = "postgresql+asyncpg://postgres@127.0.0.1:5432"
+    postgres_db_prefix: str = "hanse_"
 
     jwt_secret: str | None = None
     jwt_issuer: str = "hanse"
@@ -80,8 +84,13 @@ class Settings(BaseSettings):
     def database_url_for(self, service: str) -> str:
         if self.database_url:
             return self.database_url
+        if self.db == "postgres":
+            return self.postgres_url_for(service)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return f"sqlite+aiosqlite:///{(self.data_dir / f'{service}.db').resolve()}"
+
+    def postgres_url_for(self, service: str) -> str:
+        return f"{self.postgres_base.rstrip('/')}/{self.postgres_db_prefix}{service}"
 
     def service_url(self, name: str) -> str:
         override = os.environ.get(f"HANSE_{name.upper()}_URL")

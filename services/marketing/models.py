@@ -30,7 +30,7 @@ LeadStatus = Literal["new", "qualified", "disqualified", "converted"]
 class Campaign(Model, table=True):
     __table_args__ = (UniqueConstraint("utm_campaign", name="uq_campaign_utm_campaign"),)
 
-    id: str = Field(primary_key=True, max_length=32)
+    id: str = Field(primary_key=True, max_length=40)
     name: str = Field(max_length=200)
     channel: str = Field(max_length=20)
     budget_amount: Decimal = Field(sa_type=Amount)
@@ -46,8 +46,8 @@ class SpendEntry(Model, table=True):
 
     __tablename__ = "spend_entry"
 
-    id: str = Field(primary_key=True, max_length=32)
-    campaign_id: str = Field(index=True, max_length=32)
+    id: str = Field(primary_key=True, max_length=40)
+    campaign_id: str = Field(index=True, max_length=40)
     amount: Decimal = Field(sa_type=Amount)
     currency: str = Field(max_length=3)
     amount_base: Decimal = Field(sa_type=Amount)
@@ -60,10 +60,10 @@ class SpendEntry(Model, table=True):
 
 
 class Lead(Model, table=True):
-    id: str = Field(primary_key=True, max_length=32)
+    id: str = Field(primary_key=True, max_length=40)
     status: str = Field(default="new", index=True, max_length=20)
     status_reason: str | None = Field(default=None, sa_type=Text)
-    campaign_id: str | None = Field(default=None, index=True, max_length=32)
+    campaign_id: str | None = Field(default=None, index=True, max_length=40)
     account_id: str | None = Field(default=None, index=True)
     company: str = Field(max_length=200)
     contact_name: str = Field(max_length=200)
@@ -84,8 +84,8 @@ class ConsentRecord(Model, table=True):
 
     __tablename__ = "consent_record"
 
-    id: str = Field(primary_key=True, max_length=32)
-    lead_id: str = Field(index=True, max_length=32)
+    id: str = Field(primary_key=True, max_length=40)
+    lead_id: str = Field(index=True, max_length=40)
     email: str = Field(index=True, max_length=254)
     purpose: str = Field(max_length=50)
     granted: bool

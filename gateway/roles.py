@@ -1,0 +1,254 @@
+"""The role matrix: which roles may call each department route, enforced again at the gateway.
+
+Every department guards its own routes with `require_roles(...)`; the gateway holds the same
+decisions as data and refuses a request before it leaves the gateway (defence in depth).
+`tests/integration/test_gateway_roles.py` fails when this table and the services' guards
+disagree. `admin` passes every check and is not listed. Regenerate docs/roles.md with
+`python -m gateway.roles > docs/roles.md` after changing the table.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from hanse.auth import ROLES, current_principal
+from hanse.topology import DEPARTMENTS
+
+PUBLIC = "public"  # no token needed (the route verifies a signature or is meant for anyone)
+AUTHENTICATED = "authenticated"  # any valid token, whatever its roles
+
+Access = tuple[str, ...] | str
+
+# (method, path, roles) per department, in the order the service registers its routes (the first
+# match wins there too). Paths are FastAPI path templates.
+MATRIX: dict[str, tuple[tuple[str, str, Access], ...]] = {
+    "marketing": (
+        ("POST", "/api/v1/marketing/campaigns", ("marketing",)),
+        ("GET", "/api/v1/marketing/campaigns", ("marketing",)),
+        ("GET", "/api/v1/marketing/campaigns/{campaign_id}", ("marketing",)),
+        ("POST", "/api/v1/marketing/campaigns/{campaign_id}/spend", ("marketing",)),
+        ("GET", "/api/v1/marketing/campaigns/{campaign_id}/spend", ("marketing",)),
+        ("GET", "/api/v1/marketing/campaigns/{campaign_id}/performance", ("marketing",)),
+        ("POST", "/api/v1/marketing/leads", PUBLIC),
+        ("GET", "/api/v1/marketing/leads", ("marketing", "sales")),
+        ("GET", "/api/v1/marketing/leads/{lead_id}", ("marketing", "sales")),
+    ),
+    "sales": (
+        ("POST", "/api/v1/sales/products", ("sales",)),
+        ("GET", "/api/v1/sales/products", AUTHENTICATED),
+        ("GET", "/api/v1/sales/products/{sku}", AUTHENTICATED),
+        ("POST", "/api/v1/sales/accounts", ("sales",)),
+        ("GET", "/api/v1/sales/accounts", ("sales",)),
+        ("GET", "/api/v1/sales/accounts/{account_id}", ("sales",)),
+        ("POST", "/api/v1/sales/quotes", ("sales",)),
+        ("GET", "/api/v1/sales/quotes", ("sales",)),
+        ("GET", "/api/v1/sales/quotes/{quote_id}", ("sales",)),
+        ("POST", "/api/v1/sales/quotes/{quote_id}/accept", ("sales",)),
+        ("GET", "/api/v1/sales/orders", ("sales", "finance", "logistics", "compliance", "partner")),
+        ("GET", "/api/v1/sales/orders/{order_id}", ("sales", "finance", "logistics", "compliance", "partner")),
+        ("POST", "/api/v1/sales/orders/{order_id}/cancel", ("sales",)),
+    ),
+    "compliance": (
+        ("POST", "/api/v1/compliance/watchlist", ("compliance",)),
+        ("GET", "/api/v1/compliance/watchlist", ("compliance",)),
+        ("DELETE", "/api/v1/compliance/watchlist/{entry_id}", ("compliance",)),
+        ("POST", "/api/v1/compliance/sanctions/import", ("compliance",)),
+        ("GET", "/api/v1/compliance/sanctions", ("compliance",)),
+        ("GET", "/api/v1/compliance/checks", ("compliance", "sales")),
+        ("GET", "/api/v1/compliance/checks/{check_id}", ("compliance", "sales")),
+        ("GET", "/api/v1/compliance/reviews", ("compliance",)),
+        ("POST", "/api/v1/compliance/checks/{check_id}/decision", ("compliance",)),
+        ("GET", "/api/v1/compliance/audit", ("compliance",)),
+    ),
+    "finance": (
+        ("GET", "/api/v1/finance/invoices", ("finance", "sales")),
+        ("GET", "/api/v1/finance/invoices/{invoice_id}", ("finance", "sales")),
+        ("POST", "/api/v1/finance/payments", ("finance",)),
+        ("GET", "/api/v1/finance/payments", ("finance",)),
+        ("GET", "/api/v1/finance/payments/{payment_id}", ("finance",)),
+    ),
+    "logistics": (
+        ("POST", "/api/v1/logistics/warehouses", ("logistics",)),
+        ("GET", "/api/v1/logistics/warehouses", ("logistics", "sales", "compliance", "finance")),
+        ("GET", "/api/v1/logistics/warehouses/{code}", ("logistics", "sales", "compliance", "finance")),
+        ("POST", "/api/v1/logistics/stock/receipts", ("logistics",)),
+        ("GET", "/api/v1/logistics/stock/{sku}", ("logistics", "sales", "compliance", "finance")),
+        ("GET", "/api/v1/logistics/orders/{order_id}", ("logistics", "sales", "compliance", "finance")),
+        ("POST", "/api/v1/logistics/rates", ("logistics", "sales")),
+        ("GET", "/api/v1/logistics/shipments", ("logistics", "sales", "compliance", "finance", "partner")),
+        (
+            "GET",
+            "/api/v1/logistics/shipments/{shipment_id}",
+            ("logistics", "sales", "compliance", "finance", "partner"),
+        ),
+        ("POST", "/api/v1/logistics/shipments/{shipment_id}/tracking", ("logistics", "partner")),
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    method: str
+    path: str
+    public: bool
+    roles: frozenset[str] | None  # None: any authenticated caller
+
+    def allows(self, roles: frozenset[str]) -> bool:
+        """Whether a token with these roles may call the route (admin may call every route)."""
+        return self.roles is None or "admin" in roles or not self.roles.isdisjoint(roles)
+
+    @property
+    def access(self) -> Access:
+        if self.public:
+            return PUBLIC
+        return AUTHENTICATED if self.roles is None else tuple(sorted(self.roles))
+
+
+_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::path)?\}")
+
+
+def _compile(path: str) -> re.Pattern[str]:
+    """A path template as an anchored regex: `{name}` is one segment, `{name:path}` the rest."""
+    out, last = [], 0
+    for match in _PARAM.finditer(path):
+        out.append(re.escape(path[last : match.start()]))
+        out.append(".+" if match.group(0).endswith(":path}") else "[^/]+")
+        last = match.end()
+    out.append(re.escape(path[last:]))
+    return re.compile("".join(out))
+
+
+def _rule(method: str, path: str, access: Access) -> Rule:
+    if access == PUBLIC:
+        return Rule(method, path, True, frozenset())
+    if access == AUTHENTICATED:
+        return Rule(method, path, False, None)
+    unknown = set(access) - set(ROLES)
+    if unknown or not access:
+        raise ValueError(f"{method} {path}: unknown roles {sorted(unknown)}")
+    return Rule(method, path, False, frozenset(access))
+
+
+class RoleMatrix:
+    """The matrix compiled for lookups on every proxied request: department → method → patterns."""
+
+    def __init__(self, matrix: dict[str, tuple[tuple[str, str, Access], ...]] = MATRIX) -> None:
+        self.rules: dict[str, list[Rule]] = {}
+        self._index: dict[str, dict[str, tuple[tuple[re.Pattern[str], Rule], ...]]] = {}
+        for department, routes in matrix.items():
+            by_method: dict[str, list[tuple[re.Pattern[str], Rule]]] = {}
+            for method, path, access in routes:
+                rule = _rule(method, path, access)
+                self.rules.setdefault(department, []).append(rule)
+                by_method.setdefault(method, []).append((_compile(path), rule))
+            self._index[department] = {m: tuple(rules) for m, rules in by_method.items()}
+
+    def lookup(self, department: str, method: str, path: str) -> Rule | None:
+        """The rule of a request, or None when the department has no such route (it answers 404)."""
+        candidates = self._index.get(department, {}).get("GET" if method == "HEAD" else method)
+        if candidates:
+            for pattern, rule in candidates:
+                if pattern.fullmatch(path):
+                    return rule
+        return None
+
+    def __iter__(self) -> Iterator[tuple[str, Rule]]:
+        for department, rules in self.rules.items():
+            for rule in rules:
+                yield department, rule
+
+
+# -- what the code says: the guards on an app's routes ------------------------------------------------
+
+
+def declared_access(dependant: Any) -> Access:
+    """The access a route's own dependencies enforce: its require_roles guard, any token, or none."""
+    found = _find_guard(dependant)
+    return PUBLIC if found is None else found
+
+
+def _find_guard(dependant: Any) -> Access | None:
+    for dependency in dependant.dependencies:
+        call = dependency.call
+        if getattr(call, "__qualname__", "") == "require_roles.<locals>.guard":
+            return tuple(inspect.getclosurevars(call).nonlocals["roles"])
+        if call is current_principal:
+            return AUTHENTICATED
+        found = _find_guard(dependency)
+        if found is not None:
+            return found
+    return None
+
+
+def app_routes(app: Any, prefix: str = "/api/") -> Iterator[tuple[str, str, Access]]:
+    """(method, path, access) of every API route of a FastAPI app, in registration order."""
+    from fastapi.routing import iter_route_contexts
+
+    for route in iter_route_contexts(app.routes):
+        path, methods, dependant = route.path, route.methods, getattr(route, "dependant", None)
+        if not path or not path.startswith(prefix) or not methods or dependant is None:
+            continue
+        for method in sorted(methods - {"HEAD", "OPTIONS"}):
+            yield method, path, declared_access(dependant)
+
+
+# -- docs/roles.md ----------------------------------------------------------------------------------
+
+
+def _row(method: str, path: str, access: Access) -> str:
+    if access == PUBLIC:
+        cells = ["public"] + [""] * (len(ROLES) - 2)
+    elif access == AUTHENTICATED:
+        cells = ["any role"] + [""] * (len(ROLES) - 2)
+    elif set(access) == {"admin"}:
+        cells = ["admin only"] + [""] * (len(ROLES) - 2)
+    else:
+        cells = ["✓" if role in access else "" for role in ROLES[1:]]
+    return f"| `{method}` | `{path}` | " + " | ".join(cells) + " |"
+
+
+def markdown(gateway_routes: list[tuple[str, str, Access]]) -> str:
+    """docs/roles.md: the department matrix and the gateway's own routes (read from its guards)."""
+    header = "| method | path | " + " | ".join(ROLES[1:]) + " |\n|---|---|" + "---|" * (len(ROLES) - 1)
+    lines = [
+        "# Role matrix",
+        "",
+        "Who may call what. Generated by `python -m gateway.roles > docs/roles.md` from the gateway's",
+        "matrix (`gateway/roles.py`) and the gateway's own route guards; a test fails when the matrix and",
+        "the departments' `require_roles` guards disagree, or when this page is out of date.",
+        "",
+        "- `admin` may call every route and is not listed.",
+        "- **public**: no token; the route is meant for anyone (a web form) or checks a signature itself.",
+        "- **any role**: any valid token.",
+        "- Enforced twice: by the gateway before it forwards (401 without a valid token, 403 with the",
+        "  wrong role, both `application/problem+json`), and by the department itself, so a request",
+        "  that reaches a service port directly meets the same rules.",
+        "- A path the matrix does not know is forwarded unchanged and the department answers (404).",
+        "",
+        "Roles: " + ", ".join(f"`{r}`" for r in ROLES) + ".",
+        "",
+    ]
+    matrix = RoleMatrix()
+    for department in DEPARTMENTS:
+        lines += [f"## {department}", "", header]
+        lines += [_row(rule.method, rule.path, rule.access) for rule in matrix.rules.get(department, [])]
+        lines.append("")
+    lines += ["## gateway", "", header]
+    lines += [_row(method, path, access) for method, path, access in gateway_routes]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def gateway_routes() -> list[tuple[str, str, Access]]:
+    from gateway.app import build
+
+    return list(app_routes(build().app))
+
+
+if __name__ == "__main__":
+    sys.stdout.write(markdown(gateway_routes()))

@@ -1,0 +1,252 @@
+"""Alembic migrations per service: `hanse migrate`, the schema check at startup, and every env.py's body.
+
+Each department and the gateway keep an Alembic environment in `<package>/migrations/` whose
+target is that service's own metadata (its tables plus the kernel's outbox, inbox and
+idempotency_key). The environments share this module, so env.py is two lines everywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import MetaData
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from hanse import db as dbmod
+from hanse.settings import Settings, get_settings
+from hanse.topology import DEPARTMENTS
+
+SERVICES: tuple[str, ...] = (*DEPARTMENTS, "gateway")
+
+log = logging.getLogger("hanse.migrate")
+logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
+class SchemaNotMigrated(RuntimeError):
+    """The database is not at the revision this release expects."""
+
+
+def package_of(name: str) -> str:
+    if name not in SERVICES:
+        raise ValueError(f"unknown service {name!r}; expected one of {', '.join(SERVICES)}")
+    return "gateway" if name == "gateway" else f"services.{name}"
+
+
+def migrations_dir(name: str) -> Path:
+    module = importlib.import_module(package_of(name))
+    return Path(module.__file__).resolve().parent / "migrations"
+
+
+def metadata_of(name: str) -> MetaData:
+    return importlib.import_module(f"{package_of(name)}.models").Model.metadata
+
+
+def alembic_config(name: str, url: str | None = None) -> Config:
+    """An Alembic config for one service, built in code (no alembic.ini needed at run time)."""
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir(name)))
+    config.set_main_option("file_template", "%%(year)d%%(month).2d%%(day).2d_%%(rev)s_%%(slug)s")
+    # New revisions come out formatted and lint-clean, like the rest of the code.
+    hooks = (
+        ("ruff_format", "format --quiet"),
+        ("ruff_fix", "check --fix --exit-zero --quiet"),
+        ("ruff_final", "format"),
+    )
+    config.set_section_option("post_write_hooks", "hooks", ", ".join(hook for hook, _ in hooks))
+    for hook, options in hooks:
+        config.set_section_option("post_write_hooks", f"{hook}.type", "module")
+        config.set_section_option("post_write_hooks", f"{hook}.module", "ruff")
+        config.set_section_option("post_write_hooks", f"{hook}.options", f"{options} REVISION_SCRIPT_FILENAME")
+    config.attributes["service"] = name
+    if url:
+        config.attributes["url"] = url
+    return config
+
+
+def script_heads(name: str) -> set[str]:
+    return set(ScriptDirectory.from_config(alembic_config(name)).get_heads())
+
+
+# -- env.py ----------------------------------------------------------------------------------------
+
+
+def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+    """Render Hanse's and SQLModel's column types as importable code in generated revisions."""
+    if type_ != "type":
+        return False
+    module = type(obj).__module__
+    if module.startswith("hanse."):
+        autogen_context.imports.add(f"import {module}")
+        # UTCDateTime and friends take no arguments: their impl is fixed.
+        return f"{module}.{type(obj).__name__}()"
+    if module.startswith("sqlmodel."):
+        autogen_context.imports.add("import sqlmodel")
+        length = getattr(obj, "length", None)
+        return f"{module}.{type(obj).__name__}({'' if length is None else f'length={length}'})"
+    return False
+
+
+def _skip_empty_revisions(context: Any, revision: Any, directives: list[Any]) -> None:
+    if not context.config.attributes.get("autogenerate"):
+        return
+    if directives[0].upgrade_ops.is_empty():
+        directives[:] = []
+        log.warning("models and migrations agree: no revision written")
+
+
+def configure_options(name: str) -> dict[str, Any]:
+    """The options every environment (and the drift test) hands to Alembic."""
+    return {
+        "target_metadata": metadata_of(name),
+        "render_as_batch": True,  # SQLite cannot ALTER most things; batch mode copies the table
+        "compare_type": True,
+        "compare_server_default": False,
+        "render_item": render_item,
+        "process_revision_directives": _skip_empty_revisions,
+    }
+
+
+def run_environment(name: str) -> None:
+    """Body of services/<dept>/migrations/env.py (and the gateway's)."""
+    from alembic import context
+
+    config = context.config
+    options = configure_options(name)
+    connection: Connection | None = config.attributes.get("connection")
+    if connection is not None:
+        _run(context, connection, options)
+        return
+    url = config.attributes.get("url") or get_settings().database_url_for(name)
+    if context.is_offline_mode():
+        context.configure(url=url, literal_binds=True, dialect_opts={"paramstyle": "named"}, **options)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    asyncio.run(_run_async(context, url, options))
+
+
+def _run(context: Any, connection: Connection, options: dict[str, Any]) -> None:
+    context.configure(connection=connection, **options)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_async(context: Any, url: str, options: dict[str, Any]) -> None:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            await conn.run_sync(lambda sync: _run(context, sync, options))
+            await conn.commit()
+    finally:
+        await engine.dispose()
+
+
+# -- applying and checking -------------------------------------------------------------------------
+
+
+async def upgrade(name: str, url: str, revision: str = "head") -> None:
+    """Bring one service database to `revision` (creating the PostgreSQL database if missing)."""
+    if dbmod.is_postgres(url):
+        await dbmod.ensure_postgres_database(url)
+    config = alembic_config(name, url)
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+
+            def run(sync: Connection) -> None:
+                config.attributes["connection"] = sync
+                command.upgrade(config, revision)
+
+            await conn.run_sync(run)
+    finally:
+        await engine.dispose()
+
+
+async def current_revisions(url: str) -> set[str]:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return set(await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_heads()))
+    finally:
+        await engine.dispose()
+
+
+async def check_schema(name: str, url: str) -> None:
+    """Refuse a database that is empty or not at this release's head revision."""
+    heads = script_heads(name)
+    current = await current_revisions(url)
+    if current != heads:
+        at = ", ".join(sorted(current)) or "none (the database was never migrated)"
+        raise SchemaNotMigrated(
+            f"the {name} database is at revision {at}, but this release needs {', '.join(sorted(heads))}: "
+            f"run `hanse migrate {name}` (the same image and configuration) before starting the service"
+        )
+
+
+async def prepare_database(database: dbmod.Database, name: str, settings: Settings) -> None:
+    """At startup: in prod the schema must already be migrated; dev and test create missing tables."""
+    if settings.env == "prod":
+        try:
+            await check_schema(name, database.url)
+        except SchemaNotMigrated as exc:
+            log.error("refusing to start: %s", exc)
+            raise
+        return
+    await database.create_all()
+
+
+async def autogenerate(name: str, message: str) -> Path | None:
+    """Write a new revision with what the models have and the migrations do not."""
+    with tempfile.TemporaryDirectory() as scratch:
+        url = f"sqlite+aiosqlite:///{Path(scratch) / 'scratch.db'}"
+        await upgrade(name, url)
+        config = alembic_config(name, url)
+        config.attributes["autogenerate"] = True
+        engine = create_async_engine(url)
+        try:
+            async with engine.begin() as conn:
+
+                def run(sync: Connection) -> Any:
+                    config.attributes["connection"] = sync
+                    return command.revision(config, message=message, autogenerate=True)
+
+                script = await conn.run_sync(run)
+        finally:
+            await engine.dispose()
+    return Path(script.path) if script is not None else None
+
+
+def migrate_urls(target: str, settings: Settings) -> dict[str, str]:
+    """Which databases `hanse migrate <target>` touches."""
+    names = SERVICES if target == "all" else (target,)
+    for name in names:
+        package_of(name)
+    if target == "all" and settings.database_url and settings.db != "postgres":
+        raise ValueError(
+            "DATABASE_URL names one service's database; for `hanse migrate all` set HANSE_DB=postgres "
+            "(and HANSE_POSTGRES_BASE) or unset DATABASE_URL to migrate the SQLite files"
+        )
+    if target == "all" and settings.db == "postgres":
+        return {name: settings.postgres_url_for(name) for name in names}
+    return {name: settings.database_url_for(name) for name in names}
+
+
+async def migrate(target: str, settings: Settings | None = None) -> dict[str, str]:
+    """Upgrade every database named by target to head; returns service -> revision reached."""
+    settings = settings or get_settings()
+    reached = {}
+    for name, url in migrate_urls(target, settings).items():
+        await upgrade(name, url)
+        reached[name] = ", ".join(sorted(await current_revisions(url)))
+        log.info("%s migrated to %s (%s)", name, reached[name], url.split("@")[-1])
+    return reached

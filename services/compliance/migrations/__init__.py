@@ -1,0 +1,1 @@
+"""Alembic migrations of the compliance database; apply with `hanse migrate compliance`."""

@@ -1,0 +1,1 @@
+"""Revisions of the compliance database, oldest first by down_revision."""

@@ -1,0 +1,1 @@
+"""Alembic migrations of the finance database; apply with `hanse migrate finance`."""

@@ -1,0 +1,1 @@
+"""Revisions of the finance database, oldest first by down_revision."""

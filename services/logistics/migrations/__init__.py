@@ -1,0 +1,1 @@
+"""Alembic migrations of the logistics database; apply with `hanse migrate logistics`."""

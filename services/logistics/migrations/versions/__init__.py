@@ -1,0 +1,1 @@
+"""Revisions of the logistics database, oldest first by down_revision."""

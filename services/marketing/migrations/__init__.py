@@ -1,0 +1,1 @@
+"""Alembic migrations of the marketing database; apply with `hanse migrate marketing`."""

@@ -1,0 +1,1 @@
+"""Revisions of the marketing database, oldest first by down_revision."""

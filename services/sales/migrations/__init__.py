@@ -1,0 +1,1 @@
+"""Alembic migrations of the sales database; apply with `hanse migrate sales`."""

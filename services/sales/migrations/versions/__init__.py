@@ -1,0 +1,1 @@
+"""Revisions of the sales database, oldest first by down_revision."""

@@ -1,0 +1,89 @@
+"""The whole platform on PostgreSQL (`HANSE_DB=postgres make dev`): a database per service, the golden path works."""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import uuid
+from collections.abc import Iterator
+
+import asyncpg
+import pytest
+
+from hanse.db import drop_postgres_database
+from hanse.migrate import SERVICES
+from hanse.settings import Settings
+from tests.conftest import PG_BASE, postgres_available
+from tests.e2e.conftest import Platform, start_platform, stop_platform
+from tests.e2e.flow import Gateway
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+
+
+def _plain(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+@pytest.fixture(scope="module")
+def postgres_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Platform, Settings]]:
+    if not postgres_available():
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
+    # Unique database names, so this platform never meets a developer's hanse_* databases or another run's.
+    prefix = f"hanse_e2e_{uuid.uuid4().hex[:8]}_"
+    env = {"HANSE_DB": "postgres", "HANSE_POSTGRES_BASE": PG_BASE, "HANSE_POSTGRES_DB_PREFIX": prefix}
+    databases = Settings(env="dev", db="postgres", postgres_base=PG_BASE, postgres_db_prefix=prefix)
+    platform = start_platform(tmp_path_factory.mktemp("postgres-platform"), env)
+    try:
+        yield platform, databases
+    finally:
+        stop_platform(platform)
+
+        async def drop_all() -> None:
+            for name in SERVICES:
+                await drop_postgres_database(databases.postgres_url_for(name))
+
+        asyncio.run(drop_all())
+
+
+async def test_every_service_keeps_its_data_in_its_own_postgres_database(postgres_platform):
+    platform, databases = postgres_platform
+    conn = await asyncpg.connect(_plain(f"{PG_BASE}/postgres"))
+    try:
+        names = {r["datname"] for r in await conn.fetch("SELECT datname FROM pg_database")}
+    finally:
+        await conn.close()
+    for name in SERVICES:
+        assert databases.postgres_url_for(name).rsplit("/", 1)[1] in names, name
+    assert not glob.glob(f"{platform.data_dir}/*.db"), "no service fell back to a SQLite file"
+
+
+async def test_golden_path_on_postgres_books_the_shipment_and_issues_the_invoice(postgres_platform):
+    platform, databases = postgres_platform
+    api = Gateway(platform)
+    try:
+        sku, _ = await api.stocked_product(20)
+        account_id = await api.account("Lyon Pompes SARL", country="FR", payment_terms="net_30")
+        order = await api.place_order(account_id, sku, 5)
+        await api.order_reaches(order["id"], "ready_to_ship")
+
+        invoices = await api.eventually(lambda: api.invoices(order["id"]), "the proforma invoice")
+        assert [(i["kind"], i["status"]) for i in invoices] == [("proforma", "issued")]
+        assert invoices[0]["currency"] == "EUR"
+        shipments = await api.eventually(lambda: api.shipments(order["id"]), "the shipment booking")
+        assert [s["status"] for s in shipments] == ["booked"]
+        stock = await api.stock(sku)
+        assert (stock["on_hand"], stock["reserved"], stock["available"]) == (20, 5, 15)
+    finally:
+        await api.close()
+
+    # The rows are where the configuration says: in PostgreSQL, one database per department.
+    sales = await asyncpg.connect(_plain(databases.postgres_url_for("sales")))
+    try:
+        outbox_unsent = await sales.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+        tables = {
+            r["tablename"] for r in await sales.fetch("SELECT tablename FROM pg_tables WHERE schemaname='public'")
+        }
+    finally:
+        await sales.close()
+    assert {"outbox", "inbox", "idempotency_key"} <= tables
+    assert outbox_unsent == 0
