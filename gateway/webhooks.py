@@ -51,6 +51,7 @@ from hanse.auth import Principal, require_roles
 from hanse.db import Database
 from hanse.errors import Invalid, NotFound
 from hanse.events import registry, utcnow
+from hanse.ids import new_id
 from hanse.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 
 log = logging.getLogger("hanse.gateway.webhooks")
@@ -213,11 +214,6 @@ def webhook_settings_of(app: FastAPI) -> WebhookSettings:
 
 def policy_of(app: FastAPI) -> TargetPolicy:
     return TargetPolicy.for_env(app.state.settings.env, webhook_settings_of(app).allowed_networks)
-
-
-def new_id(prefix: str) -> str:
-    """Sortable by creation time, unguessable."""
-    return f"{prefix}_{time.time_ns():020d}{secrets.token_hex(6)}"
 
 
 def new_secret() -> str:
