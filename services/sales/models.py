@@ -11,6 +11,7 @@ from babel import Locale, UnknownLocaleError
 from pydantic import AfterValidator, BaseModel, EmailStr, Field, StringConstraints, field_validator, model_validator
 from sqlalchemy import JSON, Column, ForeignKey, Numeric, String, UniqueConstraint
 from sqlmodel import Field as SQLField
+from sqlmodel import SQLModel
 
 from hanse.db import BigId, UTCDateTime, model_base
 from hanse.events import utcnow
@@ -97,13 +98,9 @@ class Quote(Model, table=True):
     created_at: datetime = SQLField(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class QuoteLineRow(Model, table=True):
-    """A priced quote line with the catalogue data it was priced from (the order copies it)."""
+class PricedLine(SQLModel):
+    """A priced line with the catalogue data it was priced from: on a quote, and copied to its order."""
 
-    __tablename__ = "quote_line"
-
-    id: int | None = SQLField(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
-    quote_id: str = SQLField(sa_column=Column(String(40), ForeignKey("quote.id"), nullable=False, index=True))
     line_no: int
     sku: str = SQLField(sa_type=String(64))
     name: str
@@ -113,6 +110,13 @@ class QuoteLineRow(Model, table=True):
     quantity: int
     unit_price: Decimal = SQLField(sa_type=MONEY)
     amount: Decimal = SQLField(sa_type=MONEY)
+
+
+class QuoteLineRow(PricedLine, Model, table=True):
+    __tablename__ = "quote_line"
+
+    id: int | None = SQLField(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    quote_id: str = SQLField(sa_column=Column(String(40), ForeignKey("quote.id"), nullable=False, index=True))
 
 
 class SalesOrder(Model, table=True):
@@ -140,20 +144,11 @@ class SalesOrder(Model, table=True):
     updated_at: datetime = SQLField(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class OrderLineRow(Model, table=True):
+class OrderLineRow(PricedLine, Model, table=True):
     __tablename__ = "order_line"
 
     id: int | None = SQLField(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
     order_id: str = SQLField(sa_column=Column(String(40), ForeignKey("sales_order.id"), nullable=False, index=True))
-    line_no: int
-    sku: str = SQLField(sa_type=String(64))
-    name: str
-    hs_code: str = SQLField(sa_type=String(10))
-    origin_country: str = SQLField(sa_type=String(2))
-    unit_weight_kg: Decimal = SQLField(sa_type=WEIGHT)
-    quantity: int
-    unit_price: Decimal = SQLField(sa_type=MONEY)
-    amount: Decimal = SQLField(sa_type=MONEY)
 
 
 class OrderHistory(Model, table=True):
