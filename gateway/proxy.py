@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gateway.ratelimit import GatewayLimits, RateLimiter
 from gateway.roles import RoleMatrix, Rule
 from hanse.auth import AuthError, Principal, verify_token
-from hanse.http import problem
+from hanse.http import REQUEST_ID, problem
 from hanse.metrics import Metrics
 from hanse.settings import Settings
 
@@ -246,13 +246,17 @@ class UpstreamProxy:
                     forwarded_for.append(value.decode("latin-1"))
                 continue
             if name == b"x-request-id":
-                request_id = value.decode("latin-1")
+                candidate = value.decode("latin-1")
+                # Only a sane token is kept (and echoed); anything else is replaced, like the services do.
+                if REQUEST_ID.fullmatch(candidate):
+                    request_id = candidate
+                continue
             elif name == b"authorization":
                 token = bearer(value)
             headers.append((name.decode("latin-1"), value.decode("latin-1")))
         if request_id is None:
             request_id = uuid.uuid4().hex
-            headers.append(("x-request-id", request_id))
+        headers.append(("x-request-id", request_id))
         # Append the peer to the chain, so the department's "last entry" is the address we saw.
         forwarded_for.append(self._client_ip(scope))
         headers.append(("x-forwarded-for", ", ".join(forwarded_for)))

@@ -25,7 +25,7 @@ log = logging.getLogger("hanse.http")
 
 PROBLEM = "application/problem+json"
 PROBLEM_BASE = "https://hanse.dev/problems/"
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 def problem(
@@ -146,7 +146,7 @@ class EdgeMiddleware:
             if name == b"x-request-id":
                 candidate = value.decode("latin-1")
                 # fullmatch: `$` would also match before a trailing newline and echo it into a header.
-                request_id = candidate if _REQUEST_ID.fullmatch(candidate) else None
+                request_id = candidate if REQUEST_ID.fullmatch(candidate) else None
             elif name == b"content-length":
                 length = value
         request_id = request_id or uuid.uuid4().hex

@@ -155,3 +155,44 @@ async def test_upstream_faults_become_problems_that_name_the_department(settings
                 assert problem["department"] == department and department in problem["detail"]
             metrics = (await gw.client.get("/metrics")).text
             assert 'route="/api/v1/logistics/*",status="504"' in metrics
+
+
+async def test_gateway_replaces_a_request_id_carrying_a_header_injection():
+    """A CRLF in X-Request-ID must never be echoed into a header (the services apply the same rule)."""
+    import httpx as _httpx
+
+    from gateway.proxy import UpstreamProxy
+
+    seen: list[str] = []
+
+    async def upstream(scope, receive, send):
+        # Echoes the request id it was given, as every Hanse service does.
+        rid = dict(scope["headers"]).get(b"x-request-id", b"")
+        seen.append(rid.decode("latin-1"))
+        await send({"type": "http.response.start", "status": 204, "headers": [(b"x-request-id", rid)]})
+        await send({"type": "http.response.body", "body": b""})
+
+    import uvicorn
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(upstream, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+    settings = Settings(env="test", jwt_secret="s" * 40)
+    proxy = UpstreamProxy(None, {"sales": f"http://127.0.0.1:{port}"}, settings=settings)
+    await proxy.start()
+    try:
+        transport = _httpx.ASGITransport(app=proxy)
+        async with _httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            evil = await client.get("/api/v1/sales/x", headers=[(b"x-request-id", b"abc\r\nX-Evil: 1")])
+            sane = await client.get("/api/v1/sales/x", headers={"X-Request-ID": "req-42"})
+    finally:
+        await proxy.close()
+        server.should_exit = True
+        await task
+    assert "\n" not in evil.headers.get("x-request-id", "") and "x-evil" not in evil.headers
+    assert "\n" not in seen[0] and len(seen[0]) == 32
+    assert seen[1] == "req-42" and sane.headers["x-request-id"] == "req-42"
