@@ -16,12 +16,11 @@ import time
 import uuid
 
 import aiohttp
-import jwt
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.ratelimit import GatewayLimits, RateLimiter
 from gateway.roles import RoleMatrix, Rule
-from hanse.auth import AuthError, Principal, verify_token
+from hanse.auth import AuthError, TokenCache
 from hanse.http import REQUEST_ID, problem
 from hanse.metrics import Metrics
 from hanse.settings import Settings
@@ -49,7 +48,6 @@ RESPONSE_SKIP = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "upgrade", "content-length", "date", "server"}
 )
 LOGIN_PATH = "/api/v1/auth/token"
-TOKEN_CACHE_SIZE = 10_000
 
 
 class BodyTooLarge(Exception):
@@ -62,31 +60,6 @@ class Refused(Exception):
     def __init__(self, status: int, detail: str, slug: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
         self.status, self.detail, self.slug, self.headers = status, detail, slug, headers
-
-
-class TokenCache:
-    """Verified tokens by their text, until they expire: verifying a JWT costs ~50 µs, a lookup ~0.1 µs."""
-
-    def __init__(self, settings: Settings, size: int = TOKEN_CACHE_SIZE) -> None:
-        self.settings = settings
-        self.size = size
-        self._known: dict[str, tuple[Principal, float]] = {}
-
-    def principal(self, token: str) -> Principal:
-        """The token's principal; AuthError (401) when it is invalid or expired."""
-        known = self._known.get(token)
-        if known is not None:
-            if time.time() < known[1]:
-                return known[0]
-            del self._known[token]
-            raise AuthError("token expired")
-        principal = verify_token(token, self.settings)
-        # Verified above; read exp again only to know how long the answer may be reused.
-        expires = float(jwt.decode(token, options={"verify_signature": False})["exp"])
-        if len(self._known) >= self.size:
-            self._known.clear()  # crude but bounded; a burst of new tokens just re-verifies
-        self._known[token] = (principal, expires)
-        return principal
 
 
 def bearer(authorization: bytes | None) -> str | None:

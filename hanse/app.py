@@ -22,6 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
 from hanse import db as dbmod
+from hanse.auth import TokenCache
 from hanse.consumer import Consumer, Handler
 from hanse.db import Database
 from hanse.events import EventRegistry
@@ -106,6 +107,7 @@ def create_service(
     )
     app.state.settings = settings
     app.state.service_name = name
+    app.state.token_cache = TokenCache(settings)
     install_problem_handlers(app)
     # The edge middleware is added last, so it is outermost: request ids and metrics cover replays too.
     app.add_middleware(IdempotencyMiddleware)

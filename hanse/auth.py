@@ -6,6 +6,7 @@ and the services, which verify them). `admin` passes every role check.
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -93,6 +94,34 @@ def verify_token(token: str, settings: Settings | None = None) -> Principal:
     return Principal(subject=str(claims["sub"]), roles=frozenset(roles), kind=str(claims.get("kind", "user")))
 
 
+TOKEN_CACHE_SIZE = 10_000
+
+
+class TokenCache:
+    """Verified tokens by their text, until they expire: verifying a JWT costs ~50 µs, a lookup ~0.1 µs."""
+
+    def __init__(self, settings: Settings, size: int = TOKEN_CACHE_SIZE) -> None:
+        self.settings = settings
+        self.size = size
+        self._known: dict[str, tuple[Principal, float]] = {}
+
+    def principal(self, token: str) -> Principal:
+        """The token's principal; AuthError (401) when it is invalid or expired."""
+        known = self._known.get(token)
+        if known is not None:
+            if time.time() < known[1]:
+                return known[0]
+            del self._known[token]
+            raise AuthError("token expired")
+        principal = verify_token(token, self.settings)
+        # Verified above; read exp again only to know how long the answer may be reused.
+        expires = float(jwt.decode(token, options={"verify_signature": False})["exp"])
+        if len(self._known) >= self.size:
+            self._known.clear()  # crude but bounded; a burst of new tokens just re-verifies
+        self._known[token] = (principal, expires)
+        return principal
+
+
 _bearer = HTTPBearer(auto_error=False, description="JWT from POST /api/v1/auth/token")
 
 
@@ -101,7 +130,11 @@ async def current_principal(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise AuthError("missing bearer token")
-    principal = verify_token(credentials.credentials, request.app.state.settings)
+    cache: TokenCache | None = getattr(request.app.state, "token_cache", None)
+    if cache is not None:
+        principal = cache.principal(credentials.credentials)
+    else:
+        principal = verify_token(credentials.credentials, request.app.state.settings)
     request.state.principal = principal
     return principal
 

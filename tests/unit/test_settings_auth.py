@@ -75,3 +75,19 @@ def test_expired_foreign_unsigned_and_tampered_tokens_are_refused():
         verify_token(f"{header}.{payload}.{signature[:-2]}AA", settings)
     with pytest.raises(AuthError):
         verify_token("not-a-jwt", settings)
+
+
+def test_the_token_cache_answers_like_verification_and_honours_expiry(monkeypatch):
+    from hanse.auth import TokenCache
+
+    settings = Settings(env="test", jwt_secret=SECRET)
+    cache = TokenCache(settings)
+    token, _ = issue_token("alice", ["sales"], settings, ttl_seconds=60)
+    assert cache.principal(token) == verify_token(token, settings)
+    assert cache.principal(token).subject == "alice"  # the second answer comes from the cache
+    with pytest.raises(AuthError):
+        cache.principal(token[:-3] + "AAA")
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + 120)
+    with pytest.raises(AuthError, match="expired"):
+        cache.principal(token)
