@@ -15,7 +15,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,15 +26,10 @@ import httpx
 
 from hanse.auth import issue_token
 from hanse.settings import Settings
+from tests.conftest import free_port
 
 SECRET = "bench-secret-" + "x" * 40
 PATH = "/api/v1/sales/products/BENCH-1"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait(url: str, timeout: float = 60) -> None:
@@ -123,7 +117,7 @@ class Running:
 def sales_behind_gateway() -> Iterator[Running]:
     """Broker, sales and gateway as processes, one product seeded; stopped on exit."""
     tmp = tempfile.mkdtemp(prefix="hanse-bench-")
-    broker_port, sales_port, gateway_port = _free_port(), _free_port(), _free_port()
+    broker_port, sales_port, gateway_port = free_port(), free_port(), free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("HANSE_", "KAFKA_", "DATABASE_URL"))},
         "HANSE_ENV": "dev",

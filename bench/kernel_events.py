@@ -24,6 +24,7 @@ from hanse.consumer import Consumer
 from hanse.db import Database
 from hanse.outbox import Relay
 from hanse.settings import Settings
+from tests.conftest import free_port
 from tests.support import ledger
 
 
@@ -95,7 +96,7 @@ async def hanse_pipeline(bootstrap: str, n: int, database_url: str) -> float:
 async def run(n: int = 5000) -> dict[str, float]:
     payload_size = 450  # about the size of a ledger CloudEvent
     with tempfile.TemporaryDirectory() as tmp:
-        broker = brokermod.EmbeddedBroker(_free_port(), log_path=os.path.join(tmp, "tansu.log"))
+        broker = brokermod.EmbeddedBroker(free_port(), log_path=os.path.join(tmp, "tansu.log"))
         broker.start()
         try:
             await broker.wait_ready()
@@ -115,11 +116,3 @@ async def run(n: int = 5000) -> dict[str, float]:
             return results
         finally:
             broker.stop()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

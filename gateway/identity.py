@@ -12,13 +12,12 @@ import asyncio
 import base64
 import binascii
 import secrets
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from urllib.parse import unquote
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from fastapi import APIRouter, Depends, FastAPI, Form, Request
+from fastapi import APIRouter, FastAPI, Form, Request
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -35,6 +34,7 @@ from gateway.models.identity import (
     UserCreate,
     UserPublic,
 )
+from hanse.app import SessionDep
 from hanse.auth import ROLES, Principal, issue_token, require_roles
 from hanse.errors import Conflict, Invalid
 from hanse.events import utcnow
@@ -77,14 +77,6 @@ def check_roles(roles: list[str]) -> list[str]:
     if unknown:
         raise Invalid(f"unknown roles {unknown}; known roles are {', '.join(ROLES)}", field="roles")
     return sorted(set(roles))
-
-
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.db.session() as session:
-        yield session
-
-
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
 # -- token endpoint --------------------------------------------------------------------------------

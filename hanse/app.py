@@ -85,6 +85,7 @@ def create_service(
             tasks.append(asyncio.create_task(consumer.run(), name=f"{name}-consumer"))
         runtime = ServiceRuntime(name, settings, database, relay, consumer, metrics, registry, tasks)
         app.state.runtime = runtime
+        app.state.db = database
         log.info("%s ready on %s", name, url.split("@")[-1])
         try:
             yield
@@ -148,8 +149,8 @@ def create_service(
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request's session; GET and HEAD read from a snapshot that never waits for writers."""
-    runtime: ServiceRuntime = request.app.state.runtime
-    factory = runtime.db.read_sessionmaker if request.method in ("GET", "HEAD") else runtime.db.sessionmaker
+    db: Database = request.app.state.db  # a service's, or the gateway's own
+    factory = db.read_sessionmaker if request.method in ("GET", "HEAD") else db.sessionmaker
     async with factory() as session:
         yield session
 

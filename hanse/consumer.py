@@ -82,10 +82,6 @@ def _background(*closers: Any) -> None:
     task.add_done_callback(_cleanups.discard)
 
 
-def _text(value: bytes | None) -> str:
-    return value.decode("utf-8", "replace") if value else ""
-
-
 class Consumer:
     def __init__(
         self,
@@ -115,7 +111,6 @@ class Consumer:
         self._consumer: AIOKafkaConsumer | None = None
         self._producer = None
         self._stopping = False
-        self._idle = asyncio.Event()
         self._closed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._in_loop = False
@@ -202,16 +197,13 @@ class Consumer:
         consumer = self._consumer
         assert consumer is not None
         while not self._stopping:
-            self._idle.set()
             batches = await consumer.getmany(timeout_ms=500, max_records=200)
             if self._stopping:
                 break
-            self._idle.clear()
             for tp, records in batches.items():
                 await self.process_batch(records)
                 await self._commit(consumer, tp, records[-1].offset + 1)
             await self._update_lag(consumer)
-        self._idle.set()
 
     async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
         try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -19,6 +18,7 @@ import pytest
 
 from hanse.topology import DEPARTMENTS
 from tests.conftest import free_port
+from tests.support.kafka import eventually
 
 ADMIN_PASSWORD = "e2e-admin-password-1234"
 
@@ -166,11 +166,5 @@ def admin_headers(platform: Platform) -> dict[str, str]:
 
 
 async def wait_for(check, timeout: float = 30.0, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+    """`eventually`, polling a little less often: each check here is an HTTP call to the platform."""
+    return await eventually(check, timeout, interval)
