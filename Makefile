@@ -23,13 +23,18 @@ dev: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	@# The layer contracts in pyproject.toml: the kernel imports no department, departments meet via contract.py.
+	$(BIN)/lint-imports --no-cache
 
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Tests run in parallel (pytest-xdist, one worker per CPU; TEST_WORKERS=0 runs them one at a time).
+# --dist loadgroup keeps the tests that share a platform on one worker (docs/testing.md).
+TEST_WORKERS ?= auto
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup --durations=15
 
 # Apply every service's database migrations (SQLite files in var/, or HANSE_DB=postgres databases).
 migrate: $(STAMP)

@@ -357,7 +357,7 @@ def run(n: int, concurrency: int, database: str, paced: int = 0, rate: float = 1
 
 def drop_databases(prefix: str) -> None:
     from hanse.db import drop_postgres_database
-    from hanse.topology import DEPARTMENTS
+    from services import DEPARTMENTS
 
     async def drop() -> None:
         for name in (*DEPARTMENTS, "gateway"):

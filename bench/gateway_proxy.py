@@ -130,7 +130,7 @@ def sales_behind_gateway() -> Iterator[Running]:
         # Counted on every request like in production, but never reached by the benchmark.
         "HANSE_GATEWAY_RATE_LIMIT": "100000000/minute",
     }
-    cli = [sys.executable, "-m", "hanse.cli"]
+    cli = [sys.executable, "-m", "ops.cli"]
     procs = [subprocess.Popen([*cli, "broker", "--port", str(broker_port)], env=env, stdout=subprocess.DEVNULL)]
     try:
         time.sleep(1.0)

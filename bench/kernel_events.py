@@ -24,6 +24,8 @@ from hanse.consumer import Consumer
 from hanse.db import Database
 from hanse.outbox import Relay
 from hanse.settings import Settings
+from hanse.uow import UnitOfWork
+from ops.broker import EmbeddedBroker, port_open
 from tests.conftest import free_port
 from tests.support import ledger
 
@@ -67,9 +69,9 @@ async def hanse_pipeline(bootstrap: str, n: int, database_url: str) -> float:
     await db.create_all()
     async with db.session() as session:
         for i in range(n):
-            await ledger.post(session, f"k{i % 50}", i)
+            await ledger.post(UnitOfWork(session, settings, None), f"k{i % 50}", i)
         await session.commit()
-    await brokermod.ensure_topics(bootstrap, [*settings.all_topics(), settings.topic("ledger")], 3)
+    await brokermod.ensure_topics(bootstrap, settings.topics_for(["ledger"]), 3)
     relay = Relay(db, settings)
     consumer = Consumer("ledger", db, settings, ledger.HANDLERS, ledger.ledger_registry())
     tasks = [asyncio.create_task(consumer.run())]
@@ -96,7 +98,7 @@ async def hanse_pipeline(bootstrap: str, n: int, database_url: str) -> float:
 async def run(n: int = 5000) -> dict[str, float]:
     payload_size = 450  # about the size of a ledger CloudEvent
     with tempfile.TemporaryDirectory() as tmp:
-        broker = brokermod.EmbeddedBroker(free_port(), log_path=os.path.join(tmp, "tansu.log"))
+        broker = EmbeddedBroker(free_port(), log_path=os.path.join(tmp, "tansu.log"))
         broker.start()
         try:
             await broker.wait_ready()
@@ -104,7 +106,7 @@ async def run(n: int = 5000) -> dict[str, float]:
             raw = await raw_aiokafka(broker.bootstrap, n, b"x" * payload_size)
             sqlite = await hanse_pipeline(broker.bootstrap, n, f"sqlite+aiosqlite:///{tmp}/bench.db")
             results = {"raw_aiokafka_eps": raw, "hanse_sqlite_eps": sqlite}
-            if brokermod.port_open("127.0.0.1", 5432):
+            if port_open("127.0.0.1", 5432):
                 from hanse.db import drop_postgres_database, ensure_postgres_database
 
                 url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/hanse_bench_{uuid.uuid4().hex[:8]}"

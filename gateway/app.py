@@ -6,6 +6,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -19,13 +20,14 @@ from gateway.ratelimit import GatewayLimits
 from gateway.roles import RoleMatrix
 from hanse import db as dbmod
 from hanse.db import Database
-from hanse.http import EdgeMiddleware, install_problem_handlers, problem
+from hanse.http import EdgeMiddleware, install_docs, install_problem_handlers, operation_id, problem
 from hanse.metrics import CONTENT_TYPE_LATEST, Metrics
-from hanse.migrate import prepare_database
+from hanse.migrations import prepare_database
 from hanse.settings import Settings, get_settings
-from hanse.topology import DEPARTMENTS
+from services import DEPARTMENTS, service_url
 
 router = APIRouter()
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 @router.get("/livez", tags=["operations"])
@@ -62,7 +64,7 @@ MODULES = (identity, events, webhooks, overview, contracts)
 def build(settings: Settings | None = None) -> UpstreamProxy:
     settings = settings or get_settings()
     metrics = Metrics("gateway")
-    upstreams = {name: settings.service_url(name) for name in DEPARTMENTS}
+    upstreams = {name: service_url(settings, name) for name in DEPARTMENTS}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -71,7 +73,7 @@ def build(settings: Settings | None = None) -> UpstreamProxy:
         if dbmod.is_postgres(url) and settings.env != "prod":
             await dbmod.ensure_postgres_database(url)
         database = Database(url, Model.metadata, settings=settings)
-        await prepare_database(database, "gateway", settings)  # prod: refuses an unmigrated schema
+        await prepare_database(database, "gateway", MIGRATIONS, settings)  # prod: refuses an unmigrated schema
         app.state.db = database
         await proxy.start()
         started = []
@@ -86,10 +88,18 @@ def build(settings: Settings | None = None) -> UpstreamProxy:
             await proxy.close()
             await database.dispose()
 
-    app = FastAPI(title="Hanse gateway", version="1.0.0", lifespan=lifespan)
+    app = FastAPI(
+        title="Hanse gateway",
+        version="1.0.0",
+        lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.settings = settings
     app.state.metrics = metrics
     install_problem_handlers(app)
+    install_docs(app)  # Swagger UI and ReDoc from local files under /docs-assets: they work offline
     app.add_middleware(EdgeMiddleware, metrics=metrics)
     app.include_router(router)
     for module in MODULES:

@@ -2,9 +2,10 @@
 
 GET /openapi.json on the gateway holds the gateway's own operations and every department's,
 built at startup from the department apps in this process (no network), with each department's
-schemas prefixed (`Sales…`) and operationIds prefixed (`sales_…`) so nothing clashes.
+schemas prefixed (`Sales…`); operationIds are `<tag>-<name>` everywhere (`hanse.http.operation_id`)
+and a department's tag is its name, so they stay as they are (`sales-accept_quote`).
 GET /api/v1/asyncapi.json is the AsyncAPI 3.0 document generated from the contract modules
-(`hanse.events.registry()`); `hanse asyncapi > docs/asyncapi.json` writes the committed copy.
+(`services.event_registry()`); `hanse asyncapi > docs/asyncapi.json` writes the committed copy.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from pydantic.json_schema import models_json_schema
 
-from hanse.events import CONTENT_TYPE, CloudEvent, EventPayload, registry
+from hanse.events import CONTENT_TYPE, CloudEvent, EventPayload
 from hanse.settings import Settings
-from hanse.topology import DEPARTMENTS
+from services import DEPARTMENTS, event_registry
 
 router = APIRouter(tags=["contracts"])
 
@@ -44,6 +45,11 @@ def _rename_refs(node: Any, renamed: dict[str, str]) -> Any:
     if isinstance(node, list):
         return [_rename_refs(item, renamed) for item in node]
     return node
+
+
+def _namespaced(department: str, operation_id: str) -> str:
+    """A department's operationId in the merged document: kept when it is `<department>-...`, else prefixed."""
+    return operation_id if operation_id.startswith(f"{department}-") else f"{department}_{operation_id}"
 
 
 def merge_openapi(gateway: dict[str, Any], departments: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -76,7 +82,7 @@ def merge_openapi(gateway: dict[str, Any], departments: dict[str, dict[str, Any]
             for method, operation in item.items():
                 if method not in HTTP_METHODS:
                     continue
-                operation["operationId"] = f"{department}_{operation.get('operationId') or method}"
+                operation["operationId"] = _namespaced(department, operation.get("operationId") or method)
                 if operation["operationId"] in operation_ids:
                     raise ValueError(f"operationId {operation['operationId']} is not unique")
                 operation_ids.add(operation["operationId"])
@@ -141,7 +147,7 @@ def _handlers() -> dict[str, list[str]]:
 
 def asyncapi_document(topic_prefix: str = "hanse", partitions: int = 3) -> dict[str, Any]:
     """The AsyncAPI 3.0 document of every event the departments publish, and who consumes what."""
-    reg = registry()
+    reg = event_registry()
     types = dict(sorted(reg.types().items()))
     key_map, definitions = models_json_schema(
         [(model, "validation") for model in (CloudEvent, *types.values())],

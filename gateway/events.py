@@ -28,12 +28,15 @@ from sqlmodel import select
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from gateway.models.events import TimelineEntry, TimelineEvent
+from gateway.state import state_of
 from hanse.auth import Principal, require_roles
-from hanse.consumer import Consumer, EventContext
+from hanse.consumer import Consumer
 from hanse.db import Database
 from hanse.errors import Invalid
-from hanse.events import EventPayload, registry, utcnow
+from hanse.events import EventPayload, utcnow
 from hanse.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from hanse.uow import UnitOfWork
+from services import event_registry
 
 log = logging.getLogger("hanse.gateway.events")
 
@@ -178,11 +181,11 @@ async def timeline_of(db: Database, correlation_id: str, limit: int = 1000) -> l
 
 
 def _timeline_handler(db: Database, hub: TimelineHub, settings: Any) -> Any:
-    reg = registry()
+    reg = event_registry()
     table = TimelineEvent.__table__  # type: ignore[attr-defined]
 
-    async def record_event(ctx: EventContext, payload: EventPayload) -> None:
-        session = ctx.session
+    async def record_event(uow: UnitOfWork[None], payload: EventPayload) -> None:
+        session = uow.session
         conn = await session.connection()
         postgres = conn.dialect.name == "postgresql"
         if postgres and not session.info.get("timeline_locked"):
@@ -190,7 +193,7 @@ def _timeline_handler(db: Database, hub: TimelineHub, settings: Any) -> Any:
             # read seq N never later finds a smaller seq appearing behind it.
             await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _TIMELINE_LOCK})
             session.info["timeline_locked"] = True
-        event = ctx.event
+        event = uow.cause
         values = {
             "event_id": event.id,
             "type": event.type,
@@ -213,17 +216,11 @@ def _timeline_handler(db: Database, hub: TimelineHub, settings: Any) -> Any:
 
 
 def hub_of(app: FastAPI) -> TimelineHub:
-    hub = getattr(app.state, "timeline_hub", None)
-    if hub is None:
-        hub = app.state.timeline_hub = TimelineHub()
-    return hub
+    return state_of(app, "timeline_hub", TimelineHub)
 
 
 def stream_settings_of(app: FastAPI) -> StreamSettings:
-    found = getattr(app.state, "stream_settings", None)
-    if found is None:
-        found = app.state.stream_settings = StreamSettings()
-    return found
+    return state_of(app, "stream_settings", StreamSettings)
 
 
 async def start(app: FastAPI) -> None:
@@ -233,8 +230,8 @@ async def start(app: FastAPI) -> None:
     hub = hub_of(app)
     stream_settings_of(app)
     record_event = _timeline_handler(db, hub, settings)
-    handlers = dict.fromkeys(registry().types(), record_event)
-    consumer = Consumer("gateway", db, settings, handlers, registry(), app.state.metrics)
+    handlers = dict.fromkeys(event_registry().types(), record_event)
+    consumer = Consumer("gateway", db, settings, handlers, event_registry(), app.state.metrics)
     app.state.timeline_consumer = consumer
     app.state.timeline_task = asyncio.create_task(consumer.run(), name="gateway-timeline")
 

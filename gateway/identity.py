@@ -139,11 +139,8 @@ async def token(
     settings: Settings = request.app.state.settings
     grant = grant_type or "password"  # form logins that predate the grant_type field
     if grant == "password":
-        if not username:
-            raise Invalid("username is required for the password grant", field="username")
-        if not password:
-            raise Invalid("password is required for the password grant", field="password")
-        issued = await _password_grant(session, settings, username, password)
+        user, secret = _required(grant, username=username, password=password)
+        issued = await _password_grant(session, settings, user, secret)
         if issued is None:
             return oauth_error(401, "invalid_grant", "wrong username or password")
     elif grant == "client_credentials":
@@ -151,10 +148,7 @@ async def token(
         if basic is not None and (client_id or client_secret):
             return oauth_error(400, "invalid_request", "send client credentials either as Basic or in the form")
         cid, csecret = basic if basic is not None else (client_id, client_secret)
-        if not cid:
-            raise Invalid("client_id is required for the client_credentials grant", field="client_id")
-        if not csecret:
-            raise Invalid("client_secret is required for the client_credentials grant", field="client_secret")
+        cid, csecret = _required(grant, client_id=cid, client_secret=csecret)
         issued = await _client_grant(session, settings, cid, csecret)
         if issued is None:
             return oauth_error(401, "invalid_client", "unknown client or wrong secret", basic=basic is not None)
@@ -166,6 +160,14 @@ async def token(
             field="grant_type",
         )
     return Response(issued.model_dump_json(), media_type="application/json", headers={"Cache-Control": "no-store"})
+
+
+def _required(grant: str, **fields: str | None) -> tuple[str, ...]:
+    """The form fields a grant needs, in order; a 422 naming the first one that is missing."""
+    for name, value in fields.items():
+        if not value:
+            raise Invalid(f"{name} is required for the {grant} grant", field=name)
+    return tuple(value for value in fields.values() if value)
 
 
 async def _password_grant(session: AsyncSession, settings: Settings, username: str, password: str) -> Token | None:

@@ -18,11 +18,12 @@ import uuid
 import aiohttp
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway.ratelimit import GatewayLimits, RateLimiter
+from gateway.ratelimit import GatewayLimits
 from gateway.roles import RoleMatrix, Rule
 from hanse.auth import AuthError, TokenCache
 from hanse.http import REQUEST_ID, problem
 from hanse.metrics import Metrics
+from hanse.ratelimit import RateLimiter
 from hanse.settings import Settings
 
 log = logging.getLogger("hanse.gateway.proxy")
@@ -89,13 +90,17 @@ class UpstreamProxy:
         self.metrics = metrics
         self.matrix = matrix or RoleMatrix()
         self.limits = limits or GatewayLimits()
+        self.pool_idle_seconds = settings.upstream_pool_idle_seconds
         self.tokens = TokenCache(settings)
         self.timeout = aiohttp.ClientTimeout(total=timeout_seconds, sock_connect=3)
         self.max_body_bytes = max_body_bytes
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=512, limit_per_host=256, keepalive_timeout=30, ttl_dns_cache=300)
+        # An idle connection is dropped before the department would close it (Settings.keep_alive_seconds).
+        connector = aiohttp.TCPConnector(
+            limit=512, limit_per_host=256, keepalive_timeout=self.pool_idle_seconds, ttl_dns_cache=300
+        )
         self._session = aiohttp.ClientSession(
             connector=connector, timeout=self.timeout, auto_decompress=False, skip_auto_headers=("User-Agent",)
         )

@@ -47,12 +47,14 @@ from gateway.models.webhooks import (
     WebhookEndpoint,
     WebhookPublic,
 )
+from gateway.state import state_of
 from hanse.auth import Principal, require_roles
 from hanse.db import Database
 from hanse.errors import Invalid, NotFound
-from hanse.events import registry, utcnow
+from hanse.events import utcnow
 from hanse.ids import new_id
 from hanse.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from services import event_registry
 
 log = logging.getLogger("hanse.gateway.webhooks")
 
@@ -206,10 +208,7 @@ class GuardedResolver(AbstractResolver):
 
 
 def webhook_settings_of(app: FastAPI) -> WebhookSettings:
-    found = getattr(app.state, "webhook_settings", None)
-    if found is None:
-        found = app.state.webhook_settings = WebhookSettings()
-    return found
+    return state_of(app, "webhook_settings", WebhookSettings)
 
 
 def policy_of(app: FastAPI) -> TargetPolicy:
@@ -222,7 +221,7 @@ def new_secret() -> str:
 
 
 def validate_filters(filters: list[str]) -> list[str]:
-    known = registry().types()
+    known = event_registry().types()
     for i, pattern in enumerate(filters):
         if pattern == "*" or (pattern.endswith(".") and any(t.startswith(pattern) for t in known)):
             continue

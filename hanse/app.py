@@ -1,23 +1,25 @@
 """`create_service(...)`: the one call that turns a department's routes and handlers into a service.
 
 It wires the database, the outbox relay, the consumer, /livez, /readyz, /metrics, problem+json
-errors, X-Request-ID and auth, so no service file repeats any of it.
+errors, X-Request-ID, auth, offline API docs and the unit of work, so no service file repeats any
+of it. It is handed everything it needs (routes, handlers, models, config) and imports no service.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping, Sequence
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from sqlalchemy import MetaData
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
@@ -26,13 +28,13 @@ from hanse.auth import TokenCache
 from hanse.consumer import Consumer, Handler
 from hanse.db import Database
 from hanse.events import EventRegistry
-from hanse.events import registry as default_registry
-from hanse.http import EdgeMiddleware, install_problem_handlers, problem
+from hanse.http import EdgeMiddleware, install_docs, install_problem_handlers, operation_id, problem
 from hanse.idempotency import IdempotencyMiddleware
 from hanse.metrics import CONTENT_TYPE_LATEST, Metrics
-from hanse.migrate import prepare_database
+from hanse.migrations import prepare_database
 from hanse.outbox import Relay
 from hanse.settings import Settings, get_settings
+from hanse.uow import UnitOfWork
 
 log = logging.getLogger("hanse.app")
 
@@ -41,6 +43,7 @@ log = logging.getLogger("hanse.app")
 class ServiceRuntime:
     name: str
     settings: Settings
+    config: Any
     db: Database
     relay: Relay
     consumer: Consumer | None
@@ -49,27 +52,38 @@ class ServiceRuntime:
     tasks: list[asyncio.Task[None]]
 
 
-def _service_metadata(name: str) -> MetaData:
-    module = importlib.import_module(f"services.{name}.models")
-    return module.Model.metadata
+# Work to do once the database and the relay are up (e.g. loading reference data).
+StartupHook = Callable[[ServiceRuntime], Awaitable[None]]
+
+
+def migrations_of(models: ModuleType) -> Path:
+    """A service's Alembic folder: `migrations/` in the package that holds its models."""
+    package = sys.modules[models.__name__.rpartition(".")[0]]
+    return Path(package.__file__ or "").resolve().parent / "migrations"
 
 
 def create_service(
     name: str,
+    *,
     routers: Sequence[APIRouter] = (),
     handlers: Mapping[str, Handler] | None = None,
-    *,
-    metadata: MetaData | None = None,
+    models: ModuleType,
+    config: Any = None,
     settings: Settings | None = None,
-    registry: EventRegistry | None = None,
+    startup: Sequence[StartupHook] = (),
     title: str | None = None,
     version: str = "1.0.0",
 ) -> FastAPI:
+    """A department service: `models` is its models module (its `Model.metadata`, `migrations/` beside it);
+    `config` its own settings object, handed to the domain in every unit of work."""
     settings = settings or get_settings()
-    metadata = metadata if metadata is not None else _service_metadata(name)
-    registry = registry or default_registry()
+    metadata = models.Model.metadata
+    migrations = migrations_of(models)
     metrics = Metrics(name)
     handlers = dict(handlers or {})
+    # The handlers' payload annotations are the contracts this service consumes.
+    registry = EventRegistry.from_handlers(handlers)
+    topics = settings.topics_for(sorted({name, *(registry.department(t) for t in handlers)}))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -77,17 +91,19 @@ def create_service(
         if dbmod.is_postgres(url) and settings.env != "prod":
             await dbmod.ensure_postgres_database(url)
         database = Database(url, metadata, settings=settings)
-        await prepare_database(database, name, settings)  # prod: refuses an unmigrated schema
-        relay = Relay(database, settings, metrics)
-        consumer = Consumer(name, database, settings, handlers, registry, metrics) if handlers else None
+        await prepare_database(database, name, migrations, settings)  # prod: refuses an unmigrated schema
+        relay = Relay(database, settings, metrics, topics=topics)
+        consumer = Consumer(name, database, settings, handlers, registry, metrics, config=config) if handlers else None
         tasks = [asyncio.create_task(relay.run(), name=f"{name}-relay")]
         if consumer is not None:
             tasks.append(asyncio.create_task(consumer.run(), name=f"{name}-consumer"))
-        runtime = ServiceRuntime(name, settings, database, relay, consumer, metrics, registry, tasks)
+        runtime = ServiceRuntime(name, settings, config, database, relay, consumer, metrics, registry, tasks)
         app.state.runtime = runtime
         app.state.db = database
-        log.info("%s ready on %s", name, url.split("@")[-1])
         try:
+            for hook in startup:
+                await hook(runtime)
+            log.info("%s ready on %s", name, url.split("@")[-1])
             yield
         finally:
             # Graceful: finish the event in hand and commit its offset, then flush the outbox.
@@ -105,8 +121,13 @@ def create_service(
         title=title or f"Hanse {name}",
         version=version,
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.settings = settings
+    app.state.config = config
     app.state.service_name = name
     app.state.token_cache = TokenCache(settings)
     install_problem_handlers(app)
@@ -163,3 +184,12 @@ def runtime_of(request: Request) -> ServiceRuntime:
 
 
 RuntimeDep = Annotated[ServiceRuntime, Depends(runtime_of)]
+
+
+async def unit_of_work(request: Request, session: SessionDep) -> UnitOfWork[Any]:
+    """The request's unit of work: its session, the settings and the department's config."""
+    return UnitOfWork(session, request.app.state.settings, request.app.state.config)
+
+
+# A department narrows the config's type: `UoW = Annotated[UnitOfWork[SalesConfig], Depends(unit_of_work)]`.
+UnitOfWorkDep = Annotated[UnitOfWork[Any], Depends(unit_of_work)]

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -25,39 +24,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 from tenacity import AsyncRetrying, retry_if_not_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from hanse import broker, outbox
+from hanse import broker
 from hanse.db import Database
 from hanse.errors import PermanentEventError
 from hanse.events import CloudEvent, EventPayload, EventRegistry, UnknownEventType, utcnow
 from hanse.metrics import Metrics
 from hanse.settings import Settings
+from hanse.uow import UnitOfWork
 
 log = logging.getLogger("hanse.consumer")
 
 
-@dataclass
-class EventContext:
-    """What a handler gets besides its payload: the transaction and the event it reacts to."""
-
-    session: AsyncSession
-    event: CloudEvent
-    service: str
-    settings: Settings
-    attempt: int = 1
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def correlation_id(self) -> str | None:
-        return self.event.correlationid
-
-    async def publish(self, payload: EventPayload, *, correlation_id: str | None = None) -> CloudEvent:
-        """Publish an event caused by this one (same transaction, same correlation id)."""
-        return await outbox.publish(
-            self.session, payload, cause=self.event, correlation_id=correlation_id, settings=self.settings
-        )
-
-
-Handler = Callable[[EventContext, Any], Awaitable[None]]
+# A reaction to one event: it gets the unit of work (session, publish, cause, settings) and the payload.
+Handler = Callable[[UnitOfWork[Any], Any], Awaitable[None]]
 
 
 class DeadLetter(Exception):
@@ -92,6 +71,7 @@ class Consumer:
         registry: EventRegistry,
         metrics: Metrics | None = None,
         *,
+        config: Any = None,
         group_id: str | None = None,
     ) -> None:
         unknown = [t for t in handlers if t not in registry]
@@ -100,6 +80,7 @@ class Consumer:
         self.service = service
         self.db = db
         self.settings = settings
+        self.config = config  # the department's own settings, handed to handlers in the unit of work
         self.handlers = dict(handlers)
         self.registry = registry
         self.metrics = metrics
@@ -273,7 +254,6 @@ class Consumer:
     async def _handle_together(self, work: list[tuple[int, CloudEvent, EventPayload, Handler]]) -> dict[int, str]:
         outcomes: dict[int, str] = {}
         async with self.db.sessionmaker() as session, session.begin():
-            session.info["first_event"] = None  # one session, many causes: never chain across events
             conn = await session.connection()
             ids = [event.id for _, event, _, _ in work]
             seen = set(
@@ -286,8 +266,8 @@ class Consumer:
                     outcomes[i] = "duplicate"
                     continue
                 seen.add(event.id)  # the same event twice in one batch is applied once
-                ctx = EventContext(session=session, event=event, service=self.service, settings=self.settings)
-                await handler(ctx, payload)
+                # One session, many causes: each event gets its own unit of work, so none chains to another.
+                await handler(UnitOfWork(session, self.settings, self.config, cause=event), payload)
                 claimed.append({"event_id": event.id, "event_type": event.type, "handled_at": now})
                 outcomes[i] = "handled"
             if claimed:
@@ -351,12 +331,9 @@ class Consumer:
 
     async def _handle_once(self, event: CloudEvent, payload: EventPayload, handler: Handler, attempt: int) -> str:
         async with self.db.sessionmaker() as session, session.begin():
-            session.info["first_event"] = None  # handlers name their cause; no request chaining here
             if not await self._claim(session, event):
                 return "duplicate"
-            ctx = EventContext(session=session, event=event, service=self.service, settings=self.settings)
-            ctx.attempt = attempt
-            await handler(ctx, payload)
+            await handler(UnitOfWork(session, self.settings, self.config, cause=event, attempt=attempt), payload)
         return "handled"
 
     async def _claim(self, session: AsyncSession, event: CloudEvent) -> bool:

@@ -123,6 +123,7 @@ class Database:
     def __init__(self, url: str, metadata: MetaData, *, settings: Any = None, echo: bool = False) -> None:
         self.url = url
         self.metadata = metadata
+        self.settings = settings
         self.is_postgres = is_postgres(url)
         kwargs: dict[str, Any] = {"echo": echo}
         if self.is_postgres:
@@ -156,14 +157,14 @@ class Database:
             class_=AsyncSession,
             sync_session_class=_SyncSession,
             expire_on_commit=False,
-            info={"tables": kernel, "settings": settings},
+            info={"tables": kernel},
         )
         self.read_sessionmaker = async_sessionmaker(
             self.read_engine,
             class_=AsyncSession,
             sync_session_class=_SyncSession,
             expire_on_commit=False,
-            info={"tables": kernel, "settings": settings},
+            info={"tables": kernel},
         )
 
     def _after_commit(self, session: Session) -> None:

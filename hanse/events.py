@@ -1,23 +1,23 @@
 """CloudEvents 1.0 envelope, event payload base class and the registry of event types.
 
-A department declares what it publishes in `services/<dept>/contract.py` as subclasses of
-`EventPayload`, each with `event_type = "<dept>.<entity>.<verb>.v<N>"`. The registry is built
-from those modules, so consumers validate payloads against the producer's own types.
+A department declares what it publishes in its `contract.py` as subclasses of `EventPayload`,
+each with `event_type = "<dept>.<entity>.<verb>.v<N>"`. A consumer's registry is built from the
+payload types its handlers are annotated with, so it validates against the producer's own types.
 """
 
 from __future__ import annotations
 
-import importlib
 import re
 import secrets
+import types
+import typing
 import uuid
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
-
-from hanse.topology import DEPARTMENTS, contract_module
 
 EVENT_TYPE = re.compile(r"^(?P<dept>[a-z]+)\.(?P<entity>[a-z_]+)\.(?P<verb>[a-z_]+)\.v(?P<version>[1-9][0-9]*)$")
 CONTENT_TYPE = "application/cloudevents+json"
@@ -137,6 +137,27 @@ class EventRegistry:
             ):
                 self.register(value, department)
 
+    @classmethod
+    def from_contracts(cls, contracts: Mapping[str, types.ModuleType]) -> EventRegistry:
+        """Every payload type of the given contract modules, keyed by their department."""
+        registry = cls()
+        for department, module in contracts.items():
+            registry.register_module(module, department)
+        return registry
+
+    @classmethod
+    def from_handlers(cls, handlers: Mapping[str, Callable[..., Any]]) -> EventRegistry:
+        """The payload types a HANDLERS table reacts to, read from each handler's `payload` annotation.
+
+        The annotation is the contract (as in FastStream): a handler must name a producer's
+        payload type for the event type it is registered under, else the service refuses to start.
+        """
+        registry = cls()
+        for event_type, handler in handlers.items():
+            model = _payload_model(handler, event_type)
+            registry.register(model, event_type.split(".", 1)[0])
+        return registry
+
     def model(self, event_type: str) -> type[EventPayload]:
         try:
             return self._types[event_type]
@@ -157,24 +178,25 @@ class EventRegistry:
         return event_type in self._types
 
 
-_registry: EventRegistry | None = None
-
-
-def registry() -> EventRegistry:
-    """The registry of every department's contract module (loaded once per process)."""
-    global _registry
-    if _registry is None:
-        reg = EventRegistry()
-        for dept in DEPARTMENTS:
-            try:
-                module = importlib.import_module(contract_module(dept))
-            except ModuleNotFoundError as exc:
-                if exc.name != contract_module(dept):
-                    raise
-                continue
-            reg.register_module(module, dept)
-        _registry = reg
-    return _registry
+def _payload_model(handler: Callable[..., Any], event_type: str) -> type[EventPayload]:
+    name = getattr(handler, "__qualname__", repr(handler))
+    try:
+        hints = typing.get_type_hints(handler)
+    except Exception as exc:
+        raise TypeError(f"handler {name}: cannot resolve its annotations ({exc})") from exc
+    annotation = hints.get("payload")
+    candidates = (
+        typing.get_args(annotation)
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType)
+        else (annotation,)
+    )
+    for model in candidates:
+        if isinstance(model, type) and issubclass(model, EventPayload) and model.event_type == event_type:
+            return model
+    raise TypeError(
+        f"handler {name} is registered for {event_type!r} but its `payload` annotation names no contract "
+        f"type of that name (got {annotation!r})"
+    )
 
 
 __all__ = [
@@ -185,6 +207,5 @@ __all__ = [
     "UnknownEventType",
     "ValidationError",
     "make_event",
-    "registry",
     "utcnow",
 ]

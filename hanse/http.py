@@ -1,20 +1,26 @@
-"""HTTP edges shared by every app: RFC 9457 problem responses and the request middleware."""
+"""HTTP edges shared by every app: RFC 9457 problem responses, the request middleware, API docs."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
+import fastapi_offline
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hanse.auth import AuthError, Forbidden
@@ -50,6 +56,58 @@ def problem(
         body["instance"] = instance
     body.update({k: v for k, v in extra.items() if v is not None})
     return Response(orjson.dumps(body, default=str), status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def client_address(request: Request, *, behind_gateway: bool) -> str:
+    """Who is asking: the peer address, or behind the gateway the address the gateway saw.
+
+    The gateway appends the address it saw as the last X-Forwarded-For entry; entries before
+    it came from the client and can be forged, so only the last one is trusted.
+    """
+    if behind_gateway:
+        headers = request.headers.getlist("x-forwarded-for")
+        entries = [e.strip() for header in headers for e in header.split(",") if e.strip()]
+        if entries:
+            try:
+                return str(ipaddress.ip_address(entries[-1]))
+            except ValueError:
+                pass
+    return request.client.host if request.client else "unknown"
+
+
+def operation_id(route: APIRoute) -> str:
+    """`<tag>-<name>` (e.g. `sales-accept_quote`), so that generated clients read well."""
+    tag = route.tags[0] if route.tags else "default"
+    return f"{tag}-{route.name}"
+
+
+# Swagger UI and ReDoc as files of the fastapi-offline wheel: the docs work with no network.
+DOCS_ASSETS = Path(fastapi_offline.__file__).resolve().parent / "static"
+
+
+def install_docs(app: FastAPI, prefix: str = "/docs-assets") -> None:
+    """Serve /docs (Swagger UI) and /redoc from local static files instead of a CDN."""
+    app.mount(prefix, StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{prefix}/swagger-ui-bundle.js",
+            swagger_css_url=f"{prefix}/swagger-ui.css",
+            swagger_favicon_url=f"{prefix}/favicon.png",
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{prefix}/redoc.standalone.js",
+            redoc_favicon_url=f"{prefix}/favicon.png",
+            with_google_fonts=False,
+        )
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:

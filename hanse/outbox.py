@@ -1,6 +1,7 @@
 """Transactional outbox: events are written with the state change, a relay publishes them.
 
-`publish()` adds the event to the caller's transaction. The relay is woken right after each
+`append()` adds the event to the caller's transaction; departments reach it only through the
+unit of work (`hanse.uow.UnitOfWork.publish`). The relay is woken right after each
 commit that wrote events and also polls, so a crash or a broker outage only delays events.
 On PostgreSQL several relays share one outbox: rows are claimed with FOR UPDATE SKIP LOCKED,
 and a key whose earlier rows another relay holds is left for later, keeping per-key order.
@@ -24,28 +25,22 @@ from hanse import broker
 from hanse.db import Database
 from hanse.events import CONTENT_TYPE, CloudEvent, EventPayload, make_event, utcnow
 from hanse.metrics import Metrics
-from hanse.settings import Settings, get_settings
+from hanse.settings import Settings
 
 log = logging.getLogger("hanse.outbox")
 
 
-async def publish(
+async def append(
     session: AsyncSession,
     payload: EventPayload,
     *,
+    settings: Settings,
     cause: CloudEvent | None = None,
     correlation_id: str | None = None,
-    settings: Settings | None = None,
 ) -> CloudEvent:
     """Record an event in the caller's transaction; it is published after the commit."""
-    settings = settings or session.info.get("settings") or get_settings()
     department = payload.event_type.split(".", 1)[0]
-    if cause is None:
-        # An HTTP request has no causing event; its later events name its first one
-        # (payment.received -> invoice.paid, shipment.tracked -> shipment.dispatched).
-        cause = session.info.get("first_event")
     event = make_event(payload, source_department=department, correlation_id=correlation_id, cause=cause)
-    session.info.setdefault("first_event", event)
     outbox = _outbox_table(session)
     conn = await session.connection()
     await conn.execute(
@@ -76,11 +71,14 @@ class Relay:
         settings: Settings,
         metrics: Metrics | None = None,
         *,
+        topics: Sequence[str] = (),
         producer_options: dict[str, Any] | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
         self.metrics = metrics
+        # Recreated when the broker is found without them (the memory-only dev broker restarted).
+        self.topics = list(topics)
         self.outbox = db.metadata.tables["outbox"]
         self._wake = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
@@ -135,11 +133,11 @@ class Relay:
 
     async def _recreate_topics(self) -> None:
         # A broker that lost its topics (the memory-only dev broker restarted) gets them back.
+        if not self.topics:
+            return
         with contextlib.suppress(Exception):
             await broker.ensure_topics(
-                self.settings.kafka_bootstrap_servers,
-                self.settings.all_topics(),
-                self.settings.topic_partitions,
+                self.settings.kafka_bootstrap_servers, self.topics, self.settings.topic_partitions
             )
 
     async def stop(self) -> None:

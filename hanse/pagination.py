@@ -1,8 +1,9 @@
-"""Cursor pagination: `{"items": [...], "next_cursor": "<opaque or null>"}`."""
+"""Reading rows for an answer: cursor pages (`{"items": [...], "next_cursor": ...}`) and get-or-404."""
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
@@ -10,7 +11,7 @@ from pydantic import BaseModel
 from sqlalchemy import Select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from hanse.errors import Invalid
+from hanse.errors import Invalid, NotFound
 
 T = TypeVar("T")
 
@@ -41,8 +42,30 @@ def decode_cursor(cursor: str) -> str:
     return value
 
 
-async def paginate(session: AsyncSession, query: Select, key: Any, cursor: str | None, limit: int) -> Page:
-    """Keyset pagination over a unique, sortable column `key` (ids or created_at+id strings)."""
+async def get_or_404(session: AsyncSession, model: type[T], key: Any, *, what: str, field: str) -> T:
+    """The row with primary key `key`, or a 404 problem naming the field ("no invoice inv_...")."""
+    row = await session.get(model, key)
+    if row is None:
+        raise NotFound(f"no {what} {key}", field=field)
+    return row
+
+
+async def paginate(
+    session: AsyncSession,
+    query: Select,
+    key: Any,
+    cursor: str | None,
+    limit: int,
+    *,
+    filters: Mapping[Any, Any] | None = None,
+) -> Page:
+    """Keyset pagination over a unique, sortable column `key` (ids or created_at+id strings).
+
+    `filters` maps columns to the values a list was asked for; a None value means "not filtered".
+    """
+    for column, value in (filters or {}).items():
+        if value is not None:
+            query = query.where(column == value)
     if cursor:
         query = query.where(key > decode_cursor(cursor))
     rows = list((await session.exec(query.order_by(key).limit(limit + 1))).all())  # type: ignore[call-overload]

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from hanse.topology import DEPARTMENTS, service_port
 
 MIN_SECRET_LENGTH = 32
 
@@ -42,6 +41,10 @@ class Settings(BaseSettings):
     admin_password: str | None = None
 
     gateway_port: int = 8000
+    # How long every HTTP server (`hanse serve`) keeps an idle connection open. The gateway's
+    # upstream pool drops idle connections after half of it, so it never sends a request on a
+    # connection a service is closing (that was a 502). Longer than common load balancers' 60 s.
+    keep_alive_seconds: int = Field(75, ge=1)
     service_port_base: int = 8100
 
     relay_poll_seconds: float = 1.0
@@ -75,10 +78,11 @@ class Settings(BaseSettings):
     def retry_topic(self, consumer: str) -> str:
         return f"{self.topic_prefix}.{consumer}.retry"
 
-    def all_topics(self) -> list[str]:
+    def topics_for(self, services: Iterable[str]) -> list[str]:
+        """Each service's event topic, dead-letter topic and retry topic."""
         names = []
-        for dept in (*DEPARTMENTS, "gateway"):
-            names += [self.topic(dept), self.dlq_topic(dept), self.retry_topic(dept)]
+        for service in services:
+            names += [self.topic(service), self.dlq_topic(service), self.retry_topic(service)]
         return names
 
     def database_url_for(self, service: str) -> str:
@@ -92,9 +96,10 @@ class Settings(BaseSettings):
     def postgres_url_for(self, service: str) -> str:
         return f"{self.postgres_base.rstrip('/')}/{self.postgres_db_prefix}{service}"
 
-    def service_url(self, name: str) -> str:
-        override = os.environ.get(f"HANSE_{name.upper()}_URL")
-        return override or f"http://127.0.0.1:{service_port(name, self.service_port_base)}"
+    @property
+    def upstream_pool_idle_seconds(self) -> float:
+        """How long the gateway's upstream pool keeps an idle connection: always before the service closes it."""
+        return self.keep_alive_seconds / 2
 
     def signing_secret(self) -> str:
         """The JWT secret; in dev, one generated once and shared by all processes via data_dir."""

@@ -1,5 +1,6 @@
-"""Alembic environment of the gateway database: the shared logic is in hanse.migrate."""
+"""Alembic environment of the gateway database: the shared logic is in hanse.migrations."""
 
-from hanse.migrate import run_environment
+from gateway.models import Model
+from hanse.migrations import run_environment
 
-run_environment("gateway")
+run_environment("gateway", Model.metadata)

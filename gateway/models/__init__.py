@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from hanse.db import model_base
+# Importing the table modules registers them on Model's metadata (migrations compare against it).
+from gateway.models import events, identity, webhooks  # noqa: F401
+from gateway.models.base import Model
 
-Model = model_base("gateway")
-
-# Table modules register themselves on Model's metadata when imported.
-from gateway.models import events, identity, webhooks  # noqa: E402,F401
+__all__ = ["Model"]

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy import Column, Index, String, Text
 from sqlmodel import Field
 
-from gateway.models import Model
+from gateway.models.base import Model
 from hanse.db import BigId, UTCDateTime
 
 

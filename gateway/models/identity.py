@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, StringConstraints
 from sqlalchemy import JSON
 from sqlmodel import Field as TableField
 
-from gateway.models import Model
+from gateway.models.base import Model
 from hanse.auth import ROLES
 from hanse.db import UTCDateTime
 

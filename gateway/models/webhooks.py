@@ -10,7 +10,7 @@ from pydantic import Field as PydanticField
 from sqlalchemy import JSON, Column, Index, String, Text, UniqueConstraint
 from sqlmodel import Field
 
-from gateway.models import Model
+from gateway.models.base import Model
 from hanse.db import BigId, UTCDateTime
 
 EndpointStatus = Literal["active", "disabled"]

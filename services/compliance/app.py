@@ -3,29 +3,30 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from sqlalchemy.exc import IntegrityError
 
 from hanse.app import ServiceRuntime, create_service
 from hanse.settings import Settings
-from services.compliance import api, domain, handlers
+from hanse.uow import UnitOfWork
+from services.compliance import api, handlers, models
+from services.compliance.config import ComplianceConfig
+from services.compliance.domain.sanctions import load_sanctions_if_empty
 
 log = logging.getLogger("hanse.compliance")
 
 
 async def load_sanctions(runtime: ServiceRuntime) -> None:
     """Fill an empty sanctions table: HANSE_SANCTIONS_CSV if set, else the fictitious sample (not in prod)."""
-    configured = domain.compliance_settings().sanctions_csv
-    if configured is None and runtime.settings.env == "prod":
+    path = runtime.config.sanctions_file(runtime.settings.env)
+    if path is None:
         return
-    path = configured or domain.SAMPLE_SANCTIONS
     try:
         async with runtime.db.session() as session:
-            imported = await domain.load_sanctions_if_empty(session, path)
-            await session.commit()
+            uow = UnitOfWork(session, runtime.settings, runtime.config)
+            imported = await load_sanctions_if_empty(uow, path)
+            await uow.commit()
     except IntegrityError:
         # Another replica loaded it at the same moment.
         return
@@ -33,19 +34,17 @@ async def load_sanctions(runtime: ServiceRuntime) -> None:
         log.info("compliance: loaded %d sanctions entities from %s", imported, path)
 
 
-def build(settings: Settings | None = None) -> FastAPI:
-    domain.compliance_settings()  # fail fast on a bad HANSE_EMBARGOED_COUNTRIES / threshold
-    app = create_service("compliance", routers=[api.router], handlers=handlers.HANDLERS, settings=settings)
-    kernel_lifespan = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with kernel_lifespan(app):
-            await load_sanctions(app.state.runtime)
-            yield
-
-    app.router.lifespan_context = lifespan
-    return app
+def build(settings: Settings | None = None, config: ComplianceConfig | None = None) -> FastAPI:
+    # ComplianceConfig() fails fast on a bad HANSE_EMBARGOED_COUNTRIES or threshold.
+    return create_service(
+        "compliance",
+        routers=[api.router],
+        handlers=handlers.HANDLERS,
+        models=models,
+        config=config or ComplianceConfig(),
+        settings=settings,
+        startup=[load_sanctions],
+    )
 
 
 app = build()

@@ -1,84 +1,149 @@
-"""Tables of the compliance service (its own database) and their API schemas."""
+"""Tables of the compliance service (its own database) and their API schemas, each shape written once."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any
 
-import pycountry
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints
 from sqlalchemy import JSON, Text, UniqueConstraint
-from sqlmodel import Field
+from sqlmodel import AutoString, Field, SQLModel
 
 from hanse.db import UTCDateTime, model_base
+from hanse.validators import CountryCode, Text200
 from services.compliance.contract import Match, ScreeningResult, SubjectType
+from services.compliance.domain.rules import CheckStatus, Decision
 
 Model = model_base("compliance")
 
-CheckStatus = Literal["open", "decided", "closed"]
+
+def _blank_is_none(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
 
 
-class Check(Model, table=True):
+# An empty country means "none given" rather than a bad code.
+OptionalCountry = Annotated[CountryCode | None, BeforeValidator(_blank_is_none)]
+# Free text an officer writes: trimmed, never empty; line breaks are allowed.
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+# An answer built from a row: every field is always present, so the response schema requires them all.
+PUBLIC = ConfigDict(from_attributes=True, json_schema_serialization_defaults_required=True)
+
+
+# -- screenings ------------------------------------------------------------------------------------
+
+
+class CheckBase(SQLModel):
     """One screening of a lead, an account or an order, and the officer's decision on it."""
 
-    __tablename__ = "compliance_check"
-    # One automatic screening per subject: a redelivered or re-published event finds it.
-    __table_args__ = (UniqueConstraint("subject_type", "subject_id", name="uq_check_subject"),)
-
     id: str = Field(primary_key=True, max_length=64)
-    subject_type: str = Field(max_length=16)
+    subject_type: SubjectType = Field(sa_type=AutoString(length=16))
     subject_id: str = Field(index=True, max_length=255)
     order_id: str | None = Field(default=None, index=True, max_length=255)
     party: str = Field(sa_type=Text)
     # As the event gave it (upper case); not necessarily a valid code, so not length-limited.
     country: str | None = Field(default=None, sa_type=Text)
-    result: str = Field(index=True, max_length=16)
+    result: ScreeningResult = Field(index=True, sa_type=AutoString(length=16))
     reasons: list[str] = Field(default_factory=list, sa_type=JSON)
-    matches: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
-    status: str = Field(index=True, max_length=16)
+    status: CheckStatus = Field(index=True, sa_type=AutoString(length=16))
+    decision: Decision | None = Field(default=None, sa_type=AutoString(length=16))
     decided_by: str | None = Field(default=None, sa_type=Text)
-    decision: str | None = Field(default=None, max_length=16)
     note: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = Field(sa_type=UTCDateTime)
     decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Check(CheckBase, Model, table=True):
+    __tablename__ = "compliance_check"
+    # One automatic screening per subject: a redelivered or re-published event finds it.
+    __table_args__ = (UniqueConstraint("subject_type", "subject_id", name="uq_check_subject"),)
+
+    matches: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
     # The order as placed, so an officer's later clearance can hand it on to finance and logistics.
     order_terms: dict[str, Any] | None = Field(default=None, sa_type=JSON)
 
 
-class WatchlistEntry(Model, table=True):
+class CheckPublic(CheckBase):
+    model_config = PUBLIC
+
+    matches: list[Match]
+
+
+class DecisionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Decision
+    note: Note
+
+
+# -- watchlist -------------------------------------------------------------------------------------
+
+
+class WatchlistBase(SQLModel):
+    name: Text200 = Field(sa_type=AutoString(length=200))
+    country: OptionalCountry = Field(default=None, sa_type=AutoString(length=2))
+    reason: Reason = Field(sa_type=Text)
+
+
+class WatchlistCreate(WatchlistBase):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WatchlistEntry(WatchlistBase, Model, table=True):
     __tablename__ = "watchlist_entry"
 
     id: str = Field(primary_key=True, max_length=64)
-    name: str = Field(max_length=200)
     name_normalised: str = Field(max_length=400)
-    country: str | None = Field(default=None, max_length=2)
-    reason: str = Field(sa_type=Text)
     created_at: datetime = Field(sa_type=UTCDateTime)
     created_by: str = Field(sa_type=Text)
 
 
-class SanctionsEntry(Model, table=True):
-    """An entity of an OpenSanctions targets.simple.csv (Person, Organization, Company, LegalEntity)."""
+class WatchlistPublic(WatchlistBase):
+    model_config = PUBLIC
 
-    __tablename__ = "sanctions_entry"
+    id: str
+    created_at: datetime
+    created_by: str
+
+
+# -- sanctions list --------------------------------------------------------------------------------
+
+
+class SanctionsBase(SQLModel):
+    """An entity of an OpenSanctions targets.simple.csv (Person, Organization, Company, LegalEntity)."""
 
     id: str = Field(primary_key=True, max_length=200)
     entity_schema: str = Field(max_length=40)
     name: str = Field(sa_type=Text)
     aliases: list[str] = Field(default_factory=list, sa_type=JSON)
     countries: list[str] = Field(default_factory=list, sa_type=JSON)
-    names_normalised: list[str] = Field(default_factory=list, sa_type=JSON)
     dataset: str | None = Field(default=None, sa_type=Text)
     program_ids: str | None = Field(default=None, sa_type=Text)
-    sanctions: str | None = Field(default=None, sa_type=Text)
     last_change: str | None = Field(default=None, sa_type=Text)
     imported_at: datetime = Field(sa_type=UTCDateTime)
 
 
-class AuditRecord(Model, table=True):
-    """Append-only: every screening, decision and list change, by whom and when."""
+class SanctionsEntry(SanctionsBase, Model, table=True):
+    __tablename__ = "sanctions_entry"
 
-    __tablename__ = "audit_record"
+    names_normalised: list[str] = Field(default_factory=list, sa_type=JSON)
+    sanctions: str | None = Field(default=None, sa_type=Text)
+
+
+class SanctionsPublic(SanctionsBase):
+    model_config = PUBLIC
+
+
+class ImportResult(BaseModel):
+    imported: int
+    skipped: int
+
+
+# -- audit trail -----------------------------------------------------------------------------------
+
+
+class AuditBase(SQLModel):
+    """Append-only: every screening, decision and list change, by whom and when."""
 
     id: str = Field(primary_key=True, max_length=64)
     at: datetime = Field(sa_type=UTCDateTime)
@@ -90,6 +155,14 @@ class AuditRecord(Model, table=True):
     details: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
 
 
+class AuditRecord(AuditBase, Model, table=True):
+    __tablename__ = "audit_record"
+
+
+class AuditPublic(AuditBase):
+    model_config = PUBLIC
+
+
 class OrderCancellation(Model, table=True):
     """Tombstone: the order was cancelled (possibly before its placed event reached us)."""
 
@@ -98,123 +171,3 @@ class OrderCancellation(Model, table=True):
     order_id: str = Field(primary_key=True, max_length=255)
     cancelled_at: datetime = Field(sa_type=UTCDateTime)
     reason: str | None = Field(default=None, sa_type=Text)
-
-
-# -- API schemas -----------------------------------------------------------------------------------
-
-
-def is_country(code: str) -> bool:
-    """An ISO 3166-1 alpha-2 code (upper case)."""
-    return len(code) == 2 and code.isascii() and code.isalpha() and pycountry.countries.get(alpha_2=code) is not None
-
-
-def _text(value: str, name: str, limit: int) -> str:
-    value = value.strip()
-    if not value:
-        raise ValueError(f"{name} must not be empty")
-    if len(value) > limit:
-        raise ValueError(f"{name} is longer than {limit} characters")
-    return value
-
-
-class WatchlistCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
-    country: str | None = None
-    reason: str
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return _text(v, "name", 200)
-
-    @field_validator("reason")
-    @classmethod
-    def _reason(cls, v: str) -> str:
-        return _text(v, "reason", 1000)
-
-    @field_validator("country")
-    @classmethod
-    def _country(cls, v: str | None) -> str | None:
-        if v is None or not v.strip():
-            return None
-        code = v.strip().upper()
-        if not is_country(code):
-            raise ValueError(f"{v!r} is not an ISO 3166 alpha-2 country code")
-        return code
-
-
-class WatchlistPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: str
-    name: str
-    country: str | None
-    reason: str
-    created_at: datetime
-    created_by: str
-
-
-class DecisionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    decision: Literal["clear", "reject"]
-    note: str
-
-    @field_validator("note")
-    @classmethod
-    def _note(cls, v: str) -> str:
-        return _text(v, "note", 2000)
-
-
-class CheckPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: str
-    subject_type: SubjectType
-    subject_id: str
-    order_id: str | None
-    party: str
-    country: str | None
-    result: ScreeningResult
-    reasons: list[str]
-    matches: list[Match]
-    status: CheckStatus
-    decision: Literal["clear", "reject"] | None
-    decided_by: str | None
-    note: str | None
-    created_at: datetime
-    decided_at: datetime | None
-
-
-class SanctionsPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: str
-    entity_schema: str
-    name: str
-    aliases: list[str]
-    countries: list[str]
-    dataset: str | None
-    program_ids: str | None
-    last_change: str | None
-    imported_at: datetime
-
-
-class ImportResult(BaseModel):
-    imported: int
-    skipped: int
-
-
-class AuditPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: str
-    at: datetime
-    actor: str
-    action: str
-    subject_type: str | None
-    subject_id: str | None
-    check_id: str | None
-    details: dict[str, Any]

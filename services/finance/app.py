@@ -6,11 +6,19 @@ from fastapi import FastAPI
 
 from hanse.app import create_service
 from hanse.settings import Settings
-from services.finance import api, handlers
+from services.finance import api, handlers, models
+from services.finance.config import FinanceConfig
 
 
-def build(settings: Settings | None = None) -> FastAPI:
-    return create_service("finance", routers=[api.router], handlers=handlers.HANDLERS, settings=settings)
+def build(settings: Settings | None = None, config: FinanceConfig | None = None) -> FastAPI:
+    return create_service(
+        "finance",
+        routers=[api.router],
+        handlers=handlers.HANDLERS,
+        models=models,
+        config=config or FinanceConfig(),
+        settings=settings,
+    )
 
 
 app = build()

@@ -4,33 +4,34 @@ from __future__ import annotations
 
 import logging
 
-from hanse.consumer import EventContext, Handler
+from hanse.consumer import Handler
 from hanse.errors import PermanentEventError
 from services.compliance.contract import OrderCleared, OrderRejected
-from services.finance import domain
+from services.finance.config import UoW
+from services.finance.domain import invoices
 from services.sales.contract import OrderCancelled
 
 log = logging.getLogger("hanse.finance")
 
 
-async def on_order_cleared(ctx: EventContext, payload: OrderCleared) -> None:
+async def on_order_cleared(uow: UoW, payload: OrderCleared) -> None:
     """Issue the order's proforma invoice (once, whatever the redelivery; nothing if already cancelled)."""
     if payload.order.order_id != payload.order_id:
         raise PermanentEventError(f"order_id {payload.order_id} differs from order.order_id {payload.order.order_id}")
-    invoice = await domain.issue_proforma(ctx.session, payload.order, ctx.settings, ctx.publish)
+    invoice = await invoices.issue_proforma(uow, payload.order)
     if invoice is None:
         log.info("order %s was cancelled or rejected before clearance: no invoice", payload.order_id)
 
 
-async def on_order_cancelled(ctx: EventContext, payload: OrderCancelled) -> None:
+async def on_order_cancelled(uow: UoW, payload: OrderCancelled) -> None:
     reason = f"order cancelled: {payload.reason}" if payload.reason else "order cancelled"
-    await domain.close_order(ctx.session, payload.order_id, reason, ctx.publish)
+    await invoices.close_order(uow, payload.order_id, reason)
 
 
-async def on_order_rejected(ctx: EventContext, payload: OrderRejected) -> None:
+async def on_order_rejected(uow: UoW, payload: OrderRejected) -> None:
     reasons = "; ".join(payload.reasons)
     reason = f"order rejected by compliance: {reasons}" if reasons else "order rejected by compliance"
-    await domain.close_order(ctx.session, payload.order_id, reason, ctx.publish)
+    await invoices.close_order(uow, payload.order_id, reason)
 
 
 HANDLERS: dict[str, Handler] = {

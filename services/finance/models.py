@@ -1,4 +1,4 @@
-"""Tables of the finance service (its own database) and their API schemas."""
+"""Tables of the finance service (its own database) and their API schemas, each shape written once."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, StringConstraints
 from sqlalchemy import JSON, Column, Numeric, UniqueConstraint
-from sqlmodel import Field
+from sqlmodel import AutoString, Field
 
 from hanse.db import UTCDateTime, model_base
 from hanse.money import DecimalStr, Money
@@ -19,6 +19,9 @@ Model = model_base("finance")
 InvoiceStatus = Literal["issued", "paid", "void"]
 PaymentMethod = Literal["bank_transfer", "letter_of_credit", "card", "paypal", "alipay", "stripe"]
 VatTreatment = Literal["domestic", "reverse_charge", "eu_b2c_destination", "export_zero_rated"]
+# Stripped, never empty: a blank reference or invoice id is a 422 naming the field.
+InvoiceRef = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+PaymentReference = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 MONEY = Numeric(18, 4)
 RATE = Numeric(12, 6)
@@ -48,7 +51,38 @@ class InvoiceCounter(Model, table=True):
     last: int = 0
 
 
-class Invoice(Model, table=True):
+# -- invoices: the fields stored and answered alike; amounts are Decimal columns, Money answers ------
+
+
+class InvoiceBase(Model):
+    """What an invoice row and its answer share: who, where, which terms, and when."""
+
+    id: str = Field(primary_key=True, max_length=40)
+    number: str = Field(unique=True, max_length=32)
+    kind: InvoiceKind = Field(sa_type=AutoString(length=16))
+    status: InvoiceStatus = Field(sa_type=AutoString(length=16))
+    currency: str = Field(max_length=3)
+    order_id: str = Field(index=True)
+    account_id: str = Field(index=True)
+    vat_treatment: VatTreatment = Field(sa_type=AutoString(length=32))
+    vat_note: str | None = None
+    base_currency: str = Field(max_length=3)
+    fx_rate_date: date | None = None
+    seller_country: str = Field(max_length=2)
+    buyer_country: str = Field(max_length=2)
+    destination_country: str = Field(max_length=2)
+    vat_id: str | None = None
+    incoterm: str
+    payment_terms: str = Field(max_length=16)
+    credited_invoice_id: str | None = Field(default=None, max_length=40)
+    issued_at: datetime = Field(sa_type=UTCDateTime)
+    due_date: date
+    paid_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    voided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    void_reason: str | None = None
+
+
+class Invoice(InvoiceBase, table=True):
     __tablename__ = "invoice"
     __table_args__ = (
         # One invoice of each kind per order, whatever the redelivery or race.
@@ -56,16 +90,9 @@ class Invoice(Model, table=True):
         UniqueConstraint("series", "year", "sequence", name="uq_invoice_series_year_sequence"),
     )
 
-    id: str = Field(primary_key=True, max_length=40)
-    number: str = Field(unique=True, max_length=32)
     series: str = Field(max_length=8)
     year: int
     sequence: int
-    kind: str = Field(max_length=16)
-    status: str = Field(max_length=16)
-    order_id: str = Field(index=True)
-    account_id: str = Field(index=True)
-    currency: str = Field(max_length=3)
     goods: Decimal = Field(sa_type=MONEY)
     freight: Decimal = Field(sa_type=MONEY)
     insurance: Decimal = Field(sa_type=MONEY)
@@ -76,47 +103,13 @@ class Invoice(Model, table=True):
     duty: Decimal = Field(sa_type=MONEY)
     total: Decimal = Field(sa_type=MONEY)
     paid_amount: Decimal = Field(default=Decimal(0), sa_type=MONEY)
-    vat_treatment: str = Field(max_length=32)
     vat_rate: Decimal = Field(sa_type=RATE)
-    vat_note: str | None = None
     import_vat_rate: Decimal | None = Field(default=None, sa_type=RATE)
     customs_value: Decimal | None = Field(default=None, sa_type=MONEY)
-    seller_country: str = Field(max_length=2)
-    buyer_country: str = Field(max_length=2)
-    destination_country: str = Field(max_length=2)
-    vat_id: str | None = None
-    incoterm: str
-    payment_terms: str = Field(max_length=16)
     lines: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    base_currency: str = Field(max_length=3)
     fx_rate: Decimal | None = Field(default=None, sa_type=RATE)
-    fx_rate_date: date | None = None
     total_base: Decimal | None = Field(default=None, sa_type=MONEY)
     order_fx: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    credited_invoice_id: str | None = Field(default=None, max_length=40)
-    issued_at: datetime = Field(sa_type=UTCDateTime)
-    due_date: date
-    paid_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    voided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    void_reason: str | None = None
-
-
-class Payment(Model, table=True):
-    __tablename__ = "payment"
-
-    id: str = Field(primary_key=True, max_length=40)
-    invoice_id: str = Field(index=True, max_length=40)
-    order_id: str = Field(index=True)
-    amount: Decimal = Field(sa_type=MONEY)
-    currency: str = Field(max_length=3)
-    method: str = Field(max_length=32)
-    reference: str = Field(max_length=200)
-    open_amount: Decimal = Field(sa_type=MONEY)  # what was still open right after this payment
-    received_at: datetime = Field(sa_type=UTCDateTime)
-    received_by: str
-
-
-# -- API schemas -------------------------------------------------------------------------------------
 
 
 class InvoiceLine(BaseModel):
@@ -137,23 +130,14 @@ class FxInfo(BaseModel):
     rate_date: date
 
 
-class InvoicePublic(BaseModel):
+class InvoicePublic(InvoiceBase):
     """An invoice. `duty` = customs_duty + import_vat (DDP only); total = subtotal + tax + duty."""
 
-    id: str
-    number: str
-    kind: InvoiceKind
-    status: InvoiceStatus
-    currency: str
     subtotal: Money
     tax: Money
     duty: Money
     total: Money
-    order_id: str
-    account_id: str
-    vat_treatment: VatTreatment
     vat_rate: DecimalStr
-    vat_note: str | None = None
     goods: Money
     freight: Money
     insurance: Money
@@ -164,38 +148,39 @@ class InvoicePublic(BaseModel):
     lines: list[InvoiceLine] = []
     open_amount: Money
     paid_amount: Money
-    base_currency: str
     fx_rate: DecimalStr | None = None
-    fx_rate_date: date | None = None
     total_base: Money | None = None
     order_fx: list[FxInfo] = []
-    seller_country: str
-    buyer_country: str
-    destination_country: str
-    vat_id: str | None = None
-    incoterm: str
-    payment_terms: str
-    credited_invoice_id: str | None = None
-    issued_at: datetime
-    due_date: date
-    paid_at: datetime | None = None
-    voided_at: datetime | None = None
-    void_reason: str | None = None
 
 
-class PaymentCreate(BaseModel):
-    invoice_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+# -- payments ------------------------------------------------------------------------------------------
+
+
+class PaymentBase(Model):
+    invoice_id: InvoiceRef = Field(index=True, sa_type=AutoString(length=40))
+    method: PaymentMethod = Field(sa_type=AutoString(length=32))
+    reference: PaymentReference = Field(sa_type=AutoString(length=200))
+
+
+class PaymentCreate(PaymentBase):
     amount: Money
-    method: PaymentMethod
-    reference: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
-class PaymentPublic(BaseModel):
+class Payment(PaymentBase, table=True):
+    __tablename__ = "payment"
+
+    id: str = Field(primary_key=True, max_length=40)
+    order_id: str = Field(index=True)
+    amount: Decimal = Field(sa_type=MONEY)
+    currency: str = Field(max_length=3)
+    open_amount: Decimal = Field(sa_type=MONEY)  # what was still open right after this payment
+    received_at: datetime = Field(sa_type=UTCDateTime)
+    received_by: str
+
+
+class PaymentPublic(PaymentBase):
     id: str
-    invoice_id: str
     order_id: str
     amount: Money
-    method: PaymentMethod
-    reference: str
     received_at: datetime
     open_amount: Money

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
-from hanse.app import SessionDep
+from hanse.app import unit_of_work
 from hanse.auth import Principal, require_roles
 from hanse.errors import Unavailable
 from hanse.pagination import Cursor, Limit, Page, paginate
-from services.logistics import domain
+from services.logistics.config import UoW
+from services.logistics.domain import freight, fulfilment, shipments, stock
 from services.logistics.models import (
     SKU_PATTERN,
     FulfilmentPublic,
@@ -34,6 +35,7 @@ from services.logistics.models import (
 
 router = APIRouter(prefix="/api/v1/logistics", tags=["logistics"])
 
+UoWDep = Annotated[UoW, Depends(unit_of_work)]
 Operator = Annotated[Principal, require_roles("logistics")]
 Reader = Annotated[Principal, require_roles("logistics", "sales", "compliance", "finance")]
 ShipmentReader = Annotated[Principal, require_roles("logistics", "sales", "compliance", "finance", "partner")]
@@ -49,14 +51,16 @@ T = TypeVar("T")
 _RETRYABLE_SQLSTATES = {"40P01", "40001"}
 
 
-async def _commit_retrying(session: AsyncSession, work: Callable[[], Awaitable[T]], attempts: int = 3) -> T:
+async def _commit_retrying(uow: UoW, work: Callable[[UoW], Awaitable[T]], attempts: int = 3) -> T:
     for attempt in range(1, attempts + 1):
+        # A fresh unit per attempt, so a rolled-back attempt's event is never named as a later one's cause.
+        attempt_uow = replace(uow, attempt=attempt)
         try:
-            result = await work()
-            await session.commit()
+            result = await work(attempt_uow)
+            await attempt_uow.commit()
             return result
         except DBAPIError as exc:
-            await session.rollback()
+            await attempt_uow.rollback()
             if getattr(exc.orig, "sqlstate", None) not in _RETRYABLE_SQLSTATES:
                 raise
             if attempt == attempts:
@@ -64,51 +68,45 @@ async def _commit_retrying(session: AsyncSession, work: Callable[[], Awaitable[T
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _txn(request: Request, session: AsyncSession) -> domain.Txn:
-    return domain.Txn(session=session, settings=request.app.state.settings)
-
-
 # -- warehouses --------------------------------------------------------------------------------------
 
 
 @router.post("/warehouses", status_code=201, summary="Open a warehouse")
-async def create_warehouse(body: WarehouseCreate, session: SessionDep, _: Operator) -> WarehousePublic:
-    warehouse = await domain.create_warehouse(session, body)
-    await session.commit()
+async def create_warehouse(body: WarehouseCreate, uow: UoWDep, _: Operator) -> WarehousePublic:
+    warehouse = await stock.create_warehouse(uow, body)
+    await uow.commit()
     return WarehousePublic.model_validate(warehouse)
 
 
 @router.get("/warehouses", summary="Warehouses, by code")
-async def list_warehouses(
-    session: SessionDep, _: Reader, cursor: Cursor = None, limit: Limit = 50
-) -> Page[WarehousePublic]:
-    page = await paginate(session, select(Warehouse), Warehouse.code, cursor, limit)
+async def list_warehouses(uow: UoWDep, _: Reader, cursor: Cursor = None, limit: Limit = 50) -> Page[WarehousePublic]:
+    page = await paginate(uow.session, select(Warehouse), Warehouse.code, cursor, limit)
     return Page(items=[WarehousePublic.model_validate(w) for w in page.items], next_cursor=page.next_cursor)
 
 
 @router.get("/warehouses/{code}", summary="One warehouse")
 async def get_warehouse(
-    code: Annotated[str, Path(min_length=1, max_length=64)], session: SessionDep, _: Reader
+    code: Annotated[str, Path(min_length=1, max_length=64)], uow: UoWDep, _: Reader
 ) -> WarehousePublic:
-    return WarehousePublic.model_validate(await domain.get_warehouse(session, code))
+    return WarehousePublic.model_validate(await stock.get_warehouse(uow.session, code))
 
 
 # -- stock -------------------------------------------------------------------------------------------
 
 
 @router.post("/stock/receipts", status_code=201, summary="Receive stock (fills back-orders FCFS)")
-async def receive_stock(body: ReceiptCreate, request: Request, session: SessionDep, _: Operator) -> ReceiptPublic:
-    return await _commit_retrying(session, lambda: domain.receive_stock(_txn(request, session), body))
+async def receive_stock(body: ReceiptCreate, uow: UoWDep, _: Operator) -> ReceiptPublic:
+    return await _commit_retrying(uow, lambda u: stock.receive_stock(u, body))
 
 
 @router.get("/stock/{sku}", summary="Stock of a SKU; 404 when it was never received")
-async def get_stock(sku: SkuPath, session: SessionDep, _: Reader) -> StockPublic:
-    return await domain.stock_of(session, sku)
+async def get_stock(sku: SkuPath, uow: UoWDep, _: Reader) -> StockPublic:
+    return await stock.stock_of(uow.session, sku)
 
 
 @router.get("/orders/{order_id}", summary="Reservation or back-order of an order")
-async def get_order(order_id: IdPath, session: SessionDep, _: Reader) -> FulfilmentPublic:
-    return await domain.fulfilment_of(session, order_id)
+async def get_order(order_id: IdPath, uow: UoWDep, _: Reader) -> FulfilmentPublic:
+    return await fulfilment.fulfilment_of(uow.session, order_id)
 
 
 # -- freight -----------------------------------------------------------------------------------------
@@ -116,7 +114,8 @@ async def get_order(order_id: IdPath, session: SessionDep, _: Reader) -> Fulfilm
 
 @router.post("/rates", summary="Price freight from the rate table")
 async def quote_freight(body: RateRequest, request: Request, _: Pricer) -> RateQuotePublic:
-    return domain.quote_freight(body, request.app.state.settings)
+    # No unit of work: a quote reads the shipped tariff, not the database.
+    return freight.quote_freight(body, request.app.state.settings)
 
 
 # -- shipments ---------------------------------------------------------------------------------------
@@ -124,7 +123,7 @@ async def quote_freight(body: RateRequest, request: Request, _: Pricer) -> RateQ
 
 @router.get("/shipments", summary="Shipments, optionally of one order")
 async def list_shipments(
-    session: SessionDep,
+    uow: UoWDep,
     _: ShipmentReader,
     order_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     cursor: Cursor = None,
@@ -133,17 +132,15 @@ async def list_shipments(
     query = select(Shipment)
     if order_id is not None:
         query = query.where(Shipment.order_id == order_id)
-    page = await paginate(session, query, Shipment.id, cursor, limit)
-    return Page(items=await domain.shipments_public(session, page.items), next_cursor=page.next_cursor)
+    page = await paginate(uow.session, query, Shipment.id, cursor, limit)
+    return Page(items=await shipments.with_milestones(uow.session, page.items), next_cursor=page.next_cursor)
 
 
 @router.get("/shipments/{shipment_id}", summary="One shipment with its milestones")
-async def get_shipment(shipment_id: IdPath, session: SessionDep, _: ShipmentReader) -> ShipmentPublic:
-    return await domain.get_shipment(session, shipment_id)
+async def get_shipment(shipment_id: IdPath, uow: UoWDep, _: ShipmentReader) -> ShipmentPublic:
+    return await shipments.get_shipment(uow.session, shipment_id)
 
 
 @router.post("/shipments/{shipment_id}/tracking", status_code=201, summary="Record a tracking milestone")
-async def track_shipment(
-    shipment_id: IdPath, body: TrackingCreate, request: Request, session: SessionDep, _: Tracker
-) -> TrackingPublic:
-    return await _commit_retrying(session, lambda: domain.record_milestone(_txn(request, session), shipment_id, body))
+async def track_shipment(shipment_id: IdPath, body: TrackingCreate, uow: UoWDep, _: Tracker) -> TrackingPublic:
+    return await _commit_retrying(uow, lambda u: shipments.record_milestone(u, shipment_id, body))

@@ -1,4 +1,4 @@
-"""Tables of the logistics service (its own database) and their API schemas."""
+"""Tables of the logistics service (its own database) and their API schemas, each set of fields written once."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-import pycountry
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, StringConstraints
 from pydantic import Field as PydanticField
 from sqlalchemy import BigInteger, CheckConstraint, Numeric, UniqueConstraint
-from sqlmodel import Field
+from sqlmodel import AutoString, Field
 
 from hanse.db import UTCDateTime, model_base
-from hanse.money import DecimalStr, FxRate, Money, validate_currency
+from hanse.money import DecimalStr, FxRate, Money
+from hanse.validators import CountryCode, CurrencyCode
 from services.logistics.contract import ReservedLine, TrackingStatus, TransportMode
 
 Model = model_base("logistics")
@@ -28,17 +28,48 @@ FulfilmentStatus = Literal["pending", "reserved", "backordered", "dispatched", "
 ShipmentStatus = Literal["booked", "in_transit", "delivered", "cancelled"]
 
 
-# -- tables -----------------------------------------------------------------------------------------
+def _warehouse_code(value: str) -> str:
+    code = value.strip().upper()
+    if not WAREHOUSE_CODE.match(code):
+        raise ValueError("code must be 1-32 characters of A-Z, 0-9, '_' or '-', starting with a letter or digit")
+    return code
 
 
-class Warehouse(Model, table=True):
-    __tablename__ = "warehouse"
+WarehouseCode = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_warehouse_code)]
+Sku = Annotated[str, StringConstraints(pattern=SKU_PATTERN)]
+Quantity = Annotated[int, PydanticField(strict=True, gt=0, le=MAX_RECEIPT_QUANTITY)]
 
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# -- warehouses ------------------------------------------------------------------------------------
+
+
+class WarehouseBase(Model):
     id: str = Field(primary_key=True, max_length=36)
     code: str = Field(max_length=32, unique=True)
     name: str = Field(max_length=200)
     country: str = Field(max_length=2)
     created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Warehouse(WarehouseBase, table=True):
+    __tablename__ = "warehouse"
+
+
+class WarehouseCreate(_Body):
+    code: WarehouseCode
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    country: CountryCode
+
+
+class WarehousePublic(WarehouseBase):
+    pass
+
+
+# -- stock -----------------------------------------------------------------------------------------
 
 
 class StockLevel(Model, table=True):
@@ -58,9 +89,7 @@ class StockLevel(Model, table=True):
     reserved: int = Field(default=0, sa_type=BigInteger)
 
 
-class StockReceipt(Model, table=True):
-    __tablename__ = "stock_receipt"
-
+class ReceiptBase(Model):
     id: str = Field(primary_key=True, max_length=36)
     sku: str = Field(max_length=64, index=True)
     warehouse: str = Field(max_length=32)
@@ -68,7 +97,50 @@ class StockReceipt(Model, table=True):
     received_at: datetime = Field(sa_type=UTCDateTime)
 
 
-class FulfilmentOrder(Model, table=True):
+class StockReceipt(ReceiptBase, table=True):
+    __tablename__ = "stock_receipt"
+
+
+class ReceiptCreate(_Body):
+    sku: Sku
+    warehouse: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    quantity: Quantity
+
+
+class ReceiptPublic(ReceiptBase):
+    backorders_filled: list[str] = []
+
+
+class StockCount(BaseModel):
+    on_hand: int
+    reserved: int
+    available: int
+
+
+class WarehouseStock(StockCount):
+    warehouse: str
+
+
+class StockPublic(StockCount):
+    sku: str
+    warehouses: list[WarehouseStock]
+
+
+# -- fulfilment orders -----------------------------------------------------------------------------
+
+
+class FulfilmentBase(Model):
+    order_id: str = Field(primary_key=True, max_length=64)
+    status: FulfilmentStatus = Field(sa_type=AutoString(length=16), index=True)
+    payment_terms: str | None = Field(default=None, max_length=16)
+    invoice_paid: bool = False
+    # FCFS position of a back-order: the time it was recorded (ties broken by order id).
+    backordered_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    reserved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    closed_reason: str | None = Field(default=None, max_length=200)
+
+
+class FulfilmentOrder(FulfilmentBase, table=True):
     """An order as logistics knows it: from clearance (or an earlier tombstone) to dispatch.
 
     A row may exist before clearance: `pending` when finance's payment came first, `cancelled`
@@ -77,21 +149,13 @@ class FulfilmentOrder(Model, table=True):
 
     __tablename__ = "fulfilment_order"
 
-    order_id: str = Field(primary_key=True, max_length=64)
-    status: str = Field(max_length=16, index=True)
     cleared: bool = False
-    payment_terms: str | None = Field(default=None, max_length=16)
     incoterm: str | None = Field(default=None, max_length=8)
     destination_country: str | None = Field(default=None, max_length=2)
     quoted_mode: str | None = Field(default=None, max_length=16)  # the mode sales priced freight for
     weight_kg: Decimal | None = Field(default=None, sa_type=Numeric(18, 3))
-    invoice_paid: bool = False
     cleared_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    # FCFS position of a back-order: the time it was recorded (ties broken by order id).
-    backordered_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
-    reserved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    closed_reason: str | None = Field(default=None, max_length=200)
 
 
 class OrderLineWanted(Model, table=True):
@@ -118,152 +182,32 @@ class Reservation(Model, table=True):
     quantity: int = Field(sa_type=BigInteger)
 
 
-class Shipment(Model, table=True):
-    __tablename__ = "shipment"
-
-    id: str = Field(primary_key=True, max_length=36)
-    order_id: str = Field(max_length=64, unique=True)  # book exactly once per order
-    status: str = Field(max_length=16)
-    carrier: str = Field(max_length=64)
-    mode: str = Field(max_length=8)
-    tracking_number: str = Field(max_length=32, unique=True)
-    destination_country: str | None = Field(default=None, max_length=2)
-    weight_kg: Decimal | None = Field(default=None, sa_type=Numeric(18, 3))
-    booked_at: datetime = Field(sa_type=UTCDateTime)
-    dispatched_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    cancelled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-
-
-class TrackingMilestone(Model, table=True):
-    __tablename__ = "tracking_milestone"
-
-    id: str = Field(primary_key=True, max_length=36)
-    shipment_id: str = Field(max_length=36, index=True)
-    status: str = Field(max_length=24)
-    location: str | None = Field(default=None, max_length=200)
-    at: datetime = Field(sa_type=UTCDateTime)
-    recorded_at: datetime = Field(sa_type=UTCDateTime)
-
-
-# -- API schemas ------------------------------------------------------------------------------------
-
-
-def _country(value: str) -> str:
-    code = value.strip().upper()
-    if len(code) != 2 or pycountry.countries.get(alpha_2=code) is None:
-        raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code")
-    return code
-
-
-def _warehouse_code(value: str) -> str:
-    code = value.strip().upper()
-    if not WAREHOUSE_CODE.match(code):
-        raise ValueError("code must be 1-32 characters of A-Z, 0-9, '_' or '-', starting with a letter or digit")
-    return code
-
-
-def _currency(value: str) -> str:
-    return validate_currency(value)
-
-
-CountryCode = Annotated[str, StringConstraints(max_length=64), AfterValidator(_country)]
-WarehouseCode = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_warehouse_code)]
-Sku = Annotated[str, StringConstraints(pattern=SKU_PATTERN)]
-Quantity = Annotated[int, PydanticField(strict=True, gt=0, le=MAX_RECEIPT_QUANTITY)]
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class WarehouseCreate(_Body):
-    code: WarehouseCode
-    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    country: CountryCode
-
-
-class WarehousePublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: str
-    code: str
-    name: str
-    country: str
-    created_at: datetime
-
-
-class ReceiptCreate(_Body):
-    sku: Sku
-    warehouse: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    quantity: Quantity
-
-
-class ReceiptPublic(BaseModel):
-    id: str
-    sku: str
-    warehouse: str
-    quantity: int
-    received_at: datetime
-    backorders_filled: list[str] = []
-
-
-class WarehouseStock(BaseModel):
-    warehouse: str
-    on_hand: int
-    reserved: int
-    available: int
-
-
-class StockPublic(BaseModel):
-    sku: str
-    on_hand: int
-    reserved: int
-    available: int
-    warehouses: list[WarehouseStock]
-
-
 class WantedLine(BaseModel):
     sku: str
     quantity: int
 
 
-class FulfilmentPublic(BaseModel):
-    order_id: str
-    status: FulfilmentStatus
+class FulfilmentPublic(FulfilmentBase):
     lines: list[WantedLine]
     reserved: list[ReservedLine]
-    payment_terms: str | None
-    invoice_paid: bool
-    backordered_at: datetime | None
-    reserved_at: datetime | None
-    closed_reason: str | None
     shipment_id: str | None
 
 
-class MilestonePublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: str
-    status: TrackingStatus
-    location: str | None
-    at: datetime
+# -- shipments and tracking ------------------------------------------------------------------------
 
 
-class ShipmentPublic(BaseModel):
-    id: str
-    order_id: str
-    status: ShipmentStatus
-    carrier: str
-    mode: TransportMode
-    tracking_number: str
-    destination_country: str | None
-    weight_kg: DecimalStr | None
-    booked_at: datetime
-    dispatched_at: datetime | None
-    delivered_at: datetime | None
-    cancelled_at: datetime | None
-    milestones: list[MilestonePublic] = []
+class MilestoneBase(Model):
+    id: str = Field(primary_key=True, max_length=36)
+    status: TrackingStatus = Field(sa_type=AutoString(length=24))
+    location: str | None = Field(default=None, max_length=200)
+    at: datetime = Field(sa_type=UTCDateTime)
+
+
+class TrackingMilestone(MilestoneBase, table=True):
+    __tablename__ = "tracking_milestone"
+
+    shipment_id: str = Field(max_length=36, index=True)
+    recorded_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class TrackingCreate(_Body):
@@ -272,14 +216,39 @@ class TrackingCreate(_Body):
     at: AwareDatetime | None = None
 
 
-class TrackingPublic(BaseModel):
-    id: str
+class MilestonePublic(MilestoneBase):
+    pass
+
+
+class TrackingPublic(MilestoneBase):
     shipment_id: str
-    status: TrackingStatus
-    location: str | None
-    at: datetime
     shipment_status: ShipmentStatus
 
+
+class ShipmentBase(Model):
+    id: str = Field(primary_key=True, max_length=36)
+    order_id: str = Field(max_length=64, unique=True)  # book exactly once per order
+    status: ShipmentStatus = Field(sa_type=AutoString(length=16))
+    carrier: str = Field(max_length=64)
+    mode: TransportMode = Field(sa_type=AutoString(length=8))
+    tracking_number: str = Field(max_length=32, unique=True)
+    destination_country: str | None = Field(default=None, max_length=2)
+    weight_kg: DecimalStr | None = Field(default=None, sa_type=Numeric(18, 3))
+    booked_at: datetime = Field(sa_type=UTCDateTime)
+    dispatched_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    cancelled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Shipment(ShipmentBase, table=True):
+    __tablename__ = "shipment"
+
+
+class ShipmentPublic(ShipmentBase):
+    milestones: list[MilestonePublic] = []
+
+
+# -- freight ---------------------------------------------------------------------------------------
 
 # Weights and volumes are measurements, not money: JSON numbers are accepted (as their decimal text).
 Measure = Annotated[Decimal, PydanticField(allow_inf_nan=False, max_digits=18, decimal_places=6)]
@@ -291,7 +260,7 @@ class RateRequest(_Body):
     weight_kg: Annotated[Measure, PydanticField(gt=0, le=1_000_000)]
     volume_m3: Annotated[Measure, PydanticField(ge=0, le=100_000)] = Decimal(0)
     origin_country: CountryCode | None = None
-    currency: Annotated[str, StringConstraints(min_length=1, max_length=8), AfterValidator(_currency)] | None = None
+    currency: CurrencyCode | None = None
 
 
 class RateQuotePublic(BaseModel):

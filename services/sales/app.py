@@ -6,14 +6,19 @@ from fastapi import FastAPI
 
 from hanse.app import create_service
 from hanse.settings import Settings
-from services.sales import api, domain, handlers
+from services.sales import api, handlers, models
+from services.sales.config import SalesConfig
 
 
-def build(settings: Settings | None = None, policy: domain.QuotePolicy | None = None) -> FastAPI:
-    app = create_service("sales", routers=[api.router], handlers=handlers.HANDLERS, settings=settings)
-    # Quote validity and insurance rate (HANSE_SALES_*), read once so a bad value fails at start.
-    app.state.quote_policy = policy or domain.QuotePolicy()
-    return app
+def build(settings: Settings | None = None, config: SalesConfig | None = None) -> FastAPI:
+    return create_service(
+        "sales",
+        routers=[api.router],
+        handlers=handlers.HANDLERS,
+        models=models,
+        config=config or SalesConfig(),
+        settings=settings,
+    )
 
 
 app = build()

@@ -1,4 +1,10 @@
-"""Tables of the sales service (its own database) and their API schemas."""
+"""Tables of the sales service (its own database) and their API schemas, each field set declared once.
+
+Every entity is layered as in full-stack-fastapi-template: `XBase` holds the fields and their
+rules; the table (`table=True`), the request (`XCreate`) and the answer (`XPublic`) inherit it and
+add only what differs (ids and timestamps, money as a column pair vs a Money object). Table models
+do not validate on construction, so the rules on a base guard requests and answers only.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +12,34 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-import pycountry
-from babel import Locale, UnknownLocaleError
-from pydantic import AfterValidator, BaseModel, EmailStr, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    EmailStr,
+    Field,
+    StringConstraints,
+    computed_field,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy import JSON, Column, ForeignKey, Numeric, String, UniqueConstraint
+from sqlmodel import AutoString, SQLModel
 from sqlmodel import Field as SQLField
-from sqlmodel import SQLModel
 
 from hanse.db import BigId, UTCDateTime, model_base
 from hanse.events import utcnow
-from hanse.money import DecimalStr, Money, minor_unit, validate_currency
-from services.sales.contract import FxApplied, OrderStatus, PaymentTerms
+from hanse.money import DecimalStr, Money
+from hanse.validators import (
+    PRINTABLE,
+    CountryCode,
+    CurrencyCode,
+    Ident,
+    LanguageTag,
+    Text200,
+    check_minor_unit,
+    positive_amount,
+)
+from services.sales.contract import FxApplied, OrderLine, OrderStatus, PaymentTerms, QuoteLine
 
 Model = model_base("sales")
 
@@ -30,148 +53,7 @@ WEIGHT = Numeric(18, 3)
 LENGTH = Numeric(12, 2)
 
 
-# -- tables ----------------------------------------------------------------------------------------
-
-
-class Product(Model, table=True):
-    __tablename__ = "product"
-
-    sku: str = SQLField(sa_column=Column(String(64), primary_key=True))
-    name: str
-    hs_code: str = SQLField(sa_type=String(10))
-    origin_country: str = SQLField(sa_type=String(2))
-    unit_price: Decimal = SQLField(sa_type=MONEY)
-    currency: str = SQLField(sa_type=String(3))
-    unit_weight_kg: Decimal = SQLField(sa_type=WEIGHT)
-    length_cm: Decimal | None = SQLField(default=None, sa_type=LENGTH)
-    width_cm: Decimal | None = SQLField(default=None, sa_type=LENGTH)
-    height_cm: Decimal | None = SQLField(default=None, sa_type=LENGTH)
-    moq: int = 1
-    created_at: datetime = SQLField(default_factory=utcnow, sa_type=UTCDateTime)
-
-
-class PriceTier(Model, table=True):
-    __tablename__ = "price_tier"
-    __table_args__ = (UniqueConstraint("sku", "min_quantity", name="uq_price_tier_sku_min_quantity"),)
-
-    id: int | None = SQLField(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
-    sku: str = SQLField(sa_column=Column(String(64), ForeignKey("product.sku"), nullable=False, index=True))
-    min_quantity: int
-    unit_price: Decimal = SQLField(sa_type=MONEY)
-
-
-class Account(Model, table=True):
-    __tablename__ = "account"
-
-    id: str = SQLField(sa_column=Column(String(40), primary_key=True))
-    company: str
-    country: str = SQLField(sa_type=String(2))
-    email: str
-    currency: str = SQLField(sa_type=String(3))
-    vat_id: str | None = None
-    vat_id_valid: bool = False
-    language: str | None = None
-    payment_terms: str = SQLField(sa_type=String(16))
-    # One account per qualified lead, also under redelivery and concurrency.
-    lead_id: str | None = SQLField(default=None, sa_column=Column(String(255), unique=True, nullable=True))
-    created_at: datetime = SQLField(default_factory=utcnow, sa_type=UTCDateTime)
-
-
-class Quote(Model, table=True):
-    __tablename__ = "quote"
-
-    id: str = SQLField(sa_column=Column(String(40), primary_key=True))
-    account_id: str = SQLField(sa_column=Column(String(40), ForeignKey("account.id"), nullable=False, index=True))
-    status: str = SQLField(default="issued", sa_type=String(16))
-    currency: str = SQLField(sa_type=String(3))
-    incoterm: str = SQLField(sa_type=String(3))
-    named_place: str
-    destination_country: str = SQLField(sa_type=String(2))
-    mode: str = SQLField(sa_type=String(16))
-    subtotal: Decimal = SQLField(sa_type=MONEY)
-    freight: Decimal | None = SQLField(default=None, sa_type=MONEY)
-    insurance: Decimal | None = SQLField(default=None, sa_type=MONEY)
-    total: Decimal = SQLField(sa_type=MONEY)
-    fx: list[dict] = SQLField(default_factory=list, sa_column=Column(JSON, nullable=False))
-    valid_until: datetime = SQLField(sa_type=UTCDateTime)
-    order_id: str | None = SQLField(default=None, sa_type=String(40))
-    created_at: datetime = SQLField(default_factory=utcnow, sa_type=UTCDateTime)
-
-
-class PricedLine(SQLModel):
-    """A priced line with the catalogue data it was priced from: on a quote, and copied to its order."""
-
-    line_no: int
-    sku: str = SQLField(sa_type=String(64))
-    name: str
-    hs_code: str = SQLField(sa_type=String(10))
-    origin_country: str = SQLField(sa_type=String(2))
-    unit_weight_kg: Decimal = SQLField(sa_type=WEIGHT)
-    quantity: int
-    unit_price: Decimal = SQLField(sa_type=MONEY)
-    amount: Decimal = SQLField(sa_type=MONEY)
-
-
-class QuoteLineRow(PricedLine, Model, table=True):
-    __tablename__ = "quote_line"
-
-    id: int | None = SQLField(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
-    quote_id: str = SQLField(sa_column=Column(String(40), ForeignKey("quote.id"), nullable=False, index=True))
-
-
-class SalesOrder(Model, table=True):
-    __tablename__ = "sales_order"
-
-    id: str = SQLField(sa_column=Column(String(40), primary_key=True))
-    # Unique: however many accepts race, one quote places one order.
-    quote_id: str = SQLField(sa_column=Column(String(40), ForeignKey("quote.id"), nullable=False, unique=True))
-    account_id: str = SQLField(sa_column=Column(String(40), ForeignKey("account.id"), nullable=False, index=True))
-    status: str = SQLField(default="placed", sa_column=Column(String(16), nullable=False, index=True))
-    currency: str = SQLField(sa_type=String(3))
-    incoterm: str = SQLField(sa_type=String(3))
-    named_place: str
-    destination_country: str = SQLField(sa_type=String(2))
-    mode: str = SQLField(sa_type=String(16))
-    payment_terms: str = SQLField(sa_type=String(16))
-    subtotal: Decimal = SQLField(sa_type=MONEY)
-    freight: Decimal | None = SQLField(default=None, sa_type=MONEY)
-    insurance: Decimal | None = SQLField(default=None, sa_type=MONEY)
-    total: Decimal = SQLField(sa_type=MONEY)
-    fx: list[dict] = SQLField(default_factory=list, sa_column=Column(JSON, nullable=False))
-    paid: bool = False
-    placed_at: datetime = SQLField(default_factory=utcnow, sa_type=UTCDateTime)
-    created_at: datetime = SQLField(default_factory=utcnow, sa_type=UTCDateTime)
-    updated_at: datetime = SQLField(default_factory=utcnow, sa_type=UTCDateTime)
-
-
-class OrderLineRow(PricedLine, Model, table=True):
-    __tablename__ = "order_line"
-
-    id: int | None = SQLField(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
-    order_id: str = SQLField(sa_column=Column(String(40), ForeignKey("sales_order.id"), nullable=False, index=True))
-
-
-class OrderHistory(Model, table=True):
-    """Every status transition of an order, in order."""
-
-    __tablename__ = "order_history"
-
-    id: int | None = SQLField(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
-    order_id: str = SQLField(sa_column=Column(String(40), ForeignKey("sales_order.id"), nullable=False, index=True))
-    status: str = SQLField(sa_type=String(16))
-    previous_status: str | None = SQLField(default=None, sa_type=String(16))
-    reason: str | None = None
-    at: datetime = SQLField(default_factory=utcnow, sa_type=UTCDateTime)
-
-
-# -- field rules of the request schemas (ValueError → 422 naming the field) ------------------------
-
-
-def country_code(value: str) -> str:
-    code = value.strip().upper()
-    if len(code) != 2 or not code.isalpha() or pycountry.countries.get(alpha_2=code) is None:
-        raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code")
-    return code
+# -- field rules (ValueError → 422 naming the field) ---------------------------------------------------
 
 
 def normalize_hs_code(value: str) -> str:
@@ -182,42 +64,14 @@ def normalize_hs_code(value: str) -> str:
     return digits
 
 
-def language_tag(value: str) -> str:
-    tag = value.strip()
-    try:
-        if not tag or len(tag) > 35:
-            raise ValueError
-        Locale.parse(tag.replace("-", "_"))
-    except (ValueError, TypeError, UnknownLocaleError):
-        raise ValueError(f"{value!r} is not a known language tag (e.g. de, en-GB)") from None
-    return tag
-
-
-def positive_amount(value: Decimal) -> Decimal:
-    if value <= 0:
-        raise ValueError("amount must be greater than 0")
-    if value >= Decimal("1e12"):
-        raise ValueError("amount is too large")
-    return value
-
-
-def check_minor_unit(amount: Decimal, currency: str) -> None:
-    places = -minor_unit(currency).as_tuple().exponent
-    if amount != amount.quantize(minor_unit(currency)):
-        raise ValueError(f"{currency} amounts have at most {places} decimals")
-
-
-# -- request schemas -------------------------------------------------------------------------------
-
 Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
-# Free text: no control characters (PostgreSQL refuses NUL; nobody means a tab in a name).
-PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
-Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=PRINTABLE)]
-Ident = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=PRINTABLE)]
-CountryCode = Annotated[str, AfterValidator(country_code)]
-CurrencyCode = Annotated[str, AfterValidator(validate_currency)]
+HsCode = Annotated[str, AfterValidator(normalize_hs_code)]
 Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500, pattern=PRINTABLE)]
+VatId = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9 .\-/]+$")
+]
+Incoterm = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=8)]
 
 
 class PriceMoney(Money):
@@ -234,42 +88,171 @@ class PriceMoney(Money):
         return self
 
 
-class Dimensions(BaseModel):
-    length: Decimal = Field(gt=0, le=10_000, decimal_places=2)
-    width: Decimal = Field(gt=0, le=10_000, decimal_places=2)
-    height: Decimal = Field(gt=0, le=10_000, decimal_places=2)
+# -- catalogue -----------------------------------------------------------------------------------------
 
 
-class TierIn(BaseModel):
-    min_quantity: Quantity
-    unit_price: PriceMoney
+class ProductBase(SQLModel):
+    """A catalogue entry; its price, dimensions and tiers are shaped differently per layer."""
 
-
-class ProductCreate(BaseModel):
-    sku: Sku
-    name: Text200
-    hs_code: Annotated[str, AfterValidator(normalize_hs_code)]
-    origin_country: CountryCode
-    unit_price: PriceMoney
-    unit_weight_kg: Decimal = Field(gt=0, le=100_000, decimal_places=3)
-    dimensions_cm: Dimensions | None = None
+    sku: Sku = SQLField(sa_column=Column(String(64), primary_key=True))
+    name: Text200 = SQLField(sa_type=AutoString)
+    hs_code: HsCode = SQLField(sa_type=String(10))
+    origin_country: CountryCode = SQLField(sa_type=String(2))
+    unit_weight_kg: DecimalStr = SQLField(gt=0, le=100_000, decimal_places=3, sa_type=WEIGHT)
     moq: Quantity = 1
+
+
+class Product(ProductBase, Model, table=True):
+    __tablename__ = "product"
+
+    unit_price: Decimal = SQLField(sa_type=MONEY)
+    currency: str = SQLField(sa_type=String(3))
+    length_cm: Decimal | None = SQLField(default=None, sa_type=LENGTH)
+    width_cm: Decimal | None = SQLField(default=None, sa_type=LENGTH)
+    height_cm: Decimal | None = SQLField(default=None, sa_type=LENGTH)
+    created_at: datetime = SQLField(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Dimensions(BaseModel):
+    length: DecimalStr = Field(gt=0, le=10_000, decimal_places=2)
+    width: DecimalStr = Field(gt=0, le=10_000, decimal_places=2)
+    height: DecimalStr = Field(gt=0, le=10_000, decimal_places=2)
+
+
+class PriceTierBase(SQLModel):
+    min_quantity: Quantity
+
+
+class PriceTier(PriceTierBase, Model, table=True):
+    __tablename__ = "price_tier"
+    __table_args__ = (UniqueConstraint("sku", "min_quantity", name="uq_price_tier_sku_min_quantity"),)
+
+    id: int | None = SQLField(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    sku: str = SQLField(sa_column=Column(String(64), ForeignKey("product.sku"), nullable=False, index=True))
+    unit_price: Decimal = SQLField(sa_type=MONEY)
+
+
+class TierIn(PriceTierBase):
+    unit_price: PriceMoney
+
+
+class TierOut(PriceTierBase):
+    unit_price: Money
+
+
+class ProductCreate(ProductBase):
+    unit_price: PriceMoney
+    dimensions_cm: Dimensions | None = None
     price_tiers: list[TierIn] = Field(default_factory=list, max_length=20)
 
 
-class AccountCreate(BaseModel):
-    company: Text200
-    country: CountryCode
-    email: EmailStr
-    currency: CurrencyCode
-    vat_id: (
-        Annotated[
-            str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9 .\-/]+$")
-        ]
-        | None
-    ) = None
-    language: Annotated[str, AfterValidator(language_tag)] | None = None
-    payment_terms: PaymentTerms
+class ProductPublic(ProductBase):
+    unit_price: Money
+    dimensions_cm: Dimensions | None = None
+    price_tiers: list[TierOut]
+    created_at: datetime
+
+
+# -- accounts ------------------------------------------------------------------------------------------
+
+
+class AccountBase(SQLModel):
+    company: Text200 = SQLField(sa_type=AutoString)
+    country: CountryCode = SQLField(sa_type=String(2))
+    email: EmailStr = SQLField(sa_type=AutoString)
+    currency: CurrencyCode = SQLField(sa_type=String(3))
+    vat_id: VatId | None = SQLField(default=None, sa_type=AutoString)
+    language: LanguageTag | None = SQLField(default=None, sa_type=AutoString)
+    payment_terms: PaymentTerms = SQLField(sa_type=String(16))
+
+
+class Account(AccountBase, Model, table=True):
+    __tablename__ = "account"
+
+    id: str = SQLField(sa_column=Column(String(40), primary_key=True))
+    vat_id_valid: bool = False
+    # One account per qualified lead, also under redelivery and concurrency.
+    lead_id: str | None = SQLField(default=None, sa_column=Column(String(255), unique=True, nullable=True))
+    created_at: datetime = SQLField(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class AccountCreate(AccountBase):
+    """An account as sales opens it, or as a qualified lead opens it."""
+
+
+class AccountPublic(AccountBase):
+    id: str
+    vat_id_valid: bool
+    lead_id: str | None
+    created_at: datetime
+
+
+# -- quotes and orders ---------------------------------------------------------------------------------
+
+
+class TradeTerms(SQLModel):
+    """Who buys, where the goods go, on which Incoterm, in which currency: set by a quote, kept by its order."""
+
+    account_id: Ident = SQLField(sa_type=String(40), foreign_key="account.id", index=True)
+    currency: CurrencyCode = SQLField(sa_type=String(3))
+    incoterm: Incoterm = SQLField(sa_type=String(3))
+    named_place: Text200 = SQLField(sa_type=AutoString)
+    destination_country: CountryCode = SQLField(sa_type=String(2))
+    mode: str = SQLField(sa_type=String(16))
+
+
+class Amounts(SQLModel):
+    """What goods, freight and insurance come to in the terms' currency, and the ECB rates used (stored)."""
+
+    subtotal: Decimal = SQLField(sa_type=MONEY)
+    freight: Decimal | None = SQLField(default=None, sa_type=MONEY)
+    insurance: Decimal | None = SQLField(default=None, sa_type=MONEY)
+    total: Decimal = SQLField(sa_type=MONEY)
+    fx: list[dict] = SQLField(default_factory=list, sa_type=JSON, nullable=False)
+
+
+class AmountsPublic(SQLModel):
+    """The same amounts as answered: Money objects in the terms' currency."""
+
+    freight: Money | None = None
+    insurance: Money | None = None
+    subtotal: Money
+    total: Money
+    fx: list[FxApplied]
+
+
+class LineBase(SQLModel):
+    """A priced line with the catalogue data it was priced from: on a quote, and copied to its order."""
+
+    line_no: int
+    sku: str = SQLField(sa_type=String(64))
+    name: str
+    hs_code: str = SQLField(sa_type=String(10))
+    origin_country: str = SQLField(sa_type=String(2))
+    unit_weight_kg: Decimal = SQLField(sa_type=WEIGHT)
+    quantity: int
+    unit_price: Decimal = SQLField(sa_type=MONEY)
+    amount: Decimal = SQLField(sa_type=MONEY)
+
+
+class QuoteBase(TradeTerms):
+    valid_until: datetime = SQLField(sa_type=UTCDateTime)
+    order_id: str | None = SQLField(default=None, sa_type=String(40))
+    created_at: datetime = SQLField(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Quote(QuoteBase, Amounts, Model, table=True):
+    __tablename__ = "quote"
+
+    id: str = SQLField(sa_column=Column(String(40), primary_key=True))
+    status: str = SQLField(default="issued", sa_type=String(16))
+
+
+class QuoteLineRow(LineBase, Model, table=True):
+    __tablename__ = "quote_line"
+
+    id: int | None = SQLField(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    quote_id: str = SQLField(sa_column=Column(String(40), ForeignKey("quote.id"), nullable=False, index=True))
 
 
 class LineIn(BaseModel):
@@ -277,126 +260,88 @@ class LineIn(BaseModel):
     quantity: Quantity
 
 
-class QuoteCreate(BaseModel):
-    account_id: Ident
-    currency: CurrencyCode
-    incoterm: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=8)]
-    named_place: Text200
-    destination_country: CountryCode
+class QuoteCreate(TradeTerms):
     lines: list[LineIn] = Field(min_length=1, max_length=MAX_LINES)
-    mode: TransportMode | None = None
+    mode: TransportMode | None = None  # type: ignore[assignment]  # None: the default mode of the Incoterm
+
+
+class LineAmount(BaseModel):
+    """Answers show each line's amount: unit price × quantity, exact (the unit price is in minor units).
+
+    A mixin before a line shape that declares `unit_price` and `quantity`.
+    """
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def amount(self) -> DecimalStr:
+        return self.unit_price * self.quantity  # type: ignore[attr-defined]
+
+
+class QuoteLinePublic(LineAmount, QuoteLine):
+    """A quote line as answered: the line as issued, with its product name and amount."""
+
+    name: str
+
+
+class QuotePublic(QuoteBase, AmountsPublic):
+    id: str
+    status: Literal["issued", "accepted", "expired"]
+    lines: list[QuoteLinePublic]
+
+
+class OrderBase(TradeTerms):
+    # Unique: however many accepts race, one quote places one order.
+    quote_id: str = SQLField(sa_column=Column(String(40), ForeignKey("quote.id"), nullable=False, unique=True))
+    status: OrderStatus = SQLField(default="placed", sa_column=Column(String(16), nullable=False, index=True))
+    payment_terms: PaymentTerms = SQLField(sa_type=String(16))
+    paid: bool = False
+    placed_at: datetime = SQLField(default_factory=utcnow, sa_type=UTCDateTime)
+    created_at: datetime = SQLField(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = SQLField(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class SalesOrder(OrderBase, Amounts, Model, table=True):
+    __tablename__ = "sales_order"
+
+    id: str = SQLField(sa_column=Column(String(40), primary_key=True))
+
+
+class OrderLineRow(LineBase, Model, table=True):
+    __tablename__ = "order_line"
+
+    id: int | None = SQLField(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    order_id: str = SQLField(sa_column=Column(String(40), ForeignKey("sales_order.id"), nullable=False, index=True))
+
+
+class HistoryEntryBase(SQLModel):
+    status: OrderStatus = SQLField(sa_type=String(16))
+    previous_status: OrderStatus | None = SQLField(default=None, sa_type=String(16))
+    reason: str | None = None
+    at: datetime = SQLField(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class OrderHistory(HistoryEntryBase, Model, table=True):
+    """Every status transition of an order, in order."""
+
+    __tablename__ = "order_history"
+
+    id: int | None = SQLField(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    order_id: str = SQLField(sa_column=Column(String(40), ForeignKey("sales_order.id"), nullable=False, index=True))
+
+
+class HistoryEntry(HistoryEntryBase):
+    """One transition in an order's answer."""
+
+
+class OrderLinePublic(LineAmount, OrderLine):
+    """An order line as answered: the line as placed (the contract's shape) with its amount."""
+
+
+class OrderPublic(OrderBase, AmountsPublic):
+    id: str
+    lines: list[OrderLinePublic]
+    history: list[HistoryEntry]
 
 
 class CancelRequest(BaseModel):
     reason: Reason | None = None
-
-
-# -- answers ---------------------------------------------------------------------------------------
-
-
-class TierOut(BaseModel):
-    min_quantity: int
-    unit_price: Money
-
-
-class DimensionsOut(BaseModel):
-    length: DecimalStr
-    width: DecimalStr
-    height: DecimalStr
-
-
-class ProductPublic(BaseModel):
-    sku: str
-    name: str
-    hs_code: str
-    origin_country: str
-    unit_price: Money
-    unit_weight_kg: DecimalStr
-    dimensions_cm: DimensionsOut | None = None
-    moq: int
-    price_tiers: list[TierOut]
-    created_at: datetime
-
-
-class AccountPublic(BaseModel):
-    id: str
-    company: str
-    country: str
-    email: str
-    currency: str
-    vat_id: str | None
-    vat_id_valid: bool
-    language: str | None
-    payment_terms: PaymentTerms
-    lead_id: str | None
-    created_at: datetime
-
-
-class QuoteLinePublic(BaseModel):
-    sku: str
-    name: str
-    quantity: int
-    unit_price: DecimalStr
-    amount: DecimalStr
-
-
-class QuotePublic(BaseModel):
-    id: str
-    status: Literal["issued", "accepted", "expired"]
-    account_id: str
-    currency: str
-    incoterm: str
-    named_place: str
-    destination_country: str
-    mode: str
-    lines: list[QuoteLinePublic]
-    freight: Money | None = None
-    insurance: Money | None = None
-    subtotal: Money
-    total: Money
-    valid_until: datetime
-    fx: list[FxApplied]
-    order_id: str | None = None
-    created_at: datetime
-
-
-class OrderLinePublic(BaseModel):
-    sku: str
-    name: str
-    quantity: int
-    unit_price: DecimalStr
-    amount: DecimalStr
-    hs_code: str
-    origin_country: str
-    unit_weight_kg: DecimalStr
-
-
-class HistoryEntry(BaseModel):
-    status: OrderStatus
-    previous_status: OrderStatus | None = None
-    at: datetime
-    reason: str | None = None
-
-
-class OrderPublic(BaseModel):
-    id: str
-    status: OrderStatus
-    account_id: str
-    quote_id: str
-    currency: str
-    incoterm: str
-    named_place: str
-    destination_country: str
-    mode: str
-    payment_terms: PaymentTerms
-    lines: list[OrderLinePublic]
-    freight: Money | None = None
-    insurance: Money | None = None
-    subtotal: Money
-    total: Money
-    fx: list[FxApplied]
-    paid: bool
-    history: list[HistoryEntry]
-    placed_at: datetime
-    created_at: datetime
-    updated_at: datetime

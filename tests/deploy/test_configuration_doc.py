@@ -9,11 +9,11 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings
 
-from hanse.topology import DEPARTMENTS
+from services import DEPARTMENTS
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "configuration.md").read_text()
-PACKAGES = ("hanse", "services", "gateway")
+PACKAGES = ("hanse", "ops", "services", "gateway")
 
 
 def settings_classes() -> list[type[BaseSettings]]:

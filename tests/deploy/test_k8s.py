@@ -12,9 +12,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from hanse.migrate import SERVICES
 from hanse.settings import Settings
-from hanse.topology import DEPARTMENTS
+from ops.cli import platform_topics
+from ops.migrate import SERVICES
+from services import DEPARTMENTS
 
 K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
 OVERLAYS = ("dev", "prod")
@@ -179,7 +180,7 @@ def test_kafka_is_kraft_with_a_topic_for_every_topic_the_code_uses(rendered, ove
     partitions = int(config["data"]["HANSE_TOPIC_PARTITIONS"])
     settings = Settings(env="dev", topic_prefix=config["data"]["HANSE_TOPIC_PREFIX"], topic_partitions=partitions)
     topics = {t["spec"]["topicName"]: t for t in of_kind(docs, "KafkaTopic").values()}
-    assert set(topics) == set(settings.all_topics())
+    assert set(topics) == set(platform_topics(settings))
     replicas = pool["spec"]["replicas"]
     min_isr = kafka["spec"]["kafka"]["config"]["min.insync.replicas"]
     assert min_isr < replicas or replicas == 1, "min.insync.replicas must leave room for one broker to be down"

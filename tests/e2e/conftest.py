@@ -1,11 +1,18 @@
-"""The whole platform, started the way a developer starts it (`hanse dev`), on free ports."""
+"""The whole platform, started the way a developer starts it (`hanse dev`), on free ports.
+
+One platform, the session fixture `platform`, serves every e2e test that can share one; under
+pytest-xdist all those tests run on one worker (group "platform", see tests/conftest.py), so it
+starts once per run. Modules that break a platform on purpose start their own (module-scoped,
+one xdist group per module). A platform dies with the test run however the run ends: `hanse dev`
+gets SIGTERM from the kernel when the test process dies (PR_SET_PDEATHSIG), and its children get
+it when `hanse dev` dies.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,8 +23,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hanse.topology import DEPARTMENTS
+from services import DEPARTMENTS
 from tests.conftest import free_port
+from tests.support.isolation import die_with_parent_strict, free_port_block
 from tests.support.kafka import eventually
 
 ADMIN_PASSWORD = "e2e-admin-password-1234"
@@ -56,22 +64,8 @@ class Platform:
 
 
 def _free_port_block(size: int) -> int:
-    """A base port such that base+1 .. base+size are all free."""
-    for _ in range(200):
-        base = free_port() - 1
-        if base + size >= 65000:
-            continue
-        ok = True
-        for port in range(base + 1, base + size + 1):
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", port))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return base
-    raise RuntimeError("no block of free ports")
+    """A base port such that base+1 .. base+size are all free (from this worker's slice)."""
+    return free_port_block(size)
 
 
 def start_platform(tmp: Path, extra_env: dict[str, str] | None = None) -> Platform:
@@ -95,12 +89,13 @@ def start_platform(tmp: Path, extra_env: dict[str, str] | None = None) -> Platfo
     log_path = tmp / "platform.log"
     log = open(log_path, "wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "hanse.cli", "dev"],
+        [sys.executable, "-m", "ops.cli", "dev"],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
-        start_new_session=True,
+        start_new_session=True,  # stop_platform signals the whole group
+        preexec_fn=die_with_parent_strict(),  # and if this test process dies first, hanse dev follows it
     )
     services = {name: f"http://127.0.0.1:{base + i + 1}" for i, name in enumerate(DEPARTMENTS)}
     platform = Platform(

@@ -40,7 +40,7 @@ STEPS = [
 def demo(gateway: str, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("HANSE_")}
     return subprocess.run(
-        [sys.executable, "-m", "hanse.cli", "demo", "--gateway", gateway],
+        [sys.executable, "-m", "ops.cli", "demo", "--gateway", gateway],
         env={**clean, "PYTHONIOENCODING": "utf-8", **env},
         capture_output=True,
         text=True,

@@ -17,8 +17,8 @@ import httpx
 import orjson
 import pytest
 
-from hanse.reconcile import print_result, reconcile
-from hanse.topology import DEPARTMENTS
+from ops.reconcile import print_result, reconcile
+from services import DEPARTMENTS
 from tests.e2e.conftest import Platform, start_platform, stop_platform
 from tests.e2e.flow import Gateway, unique
 from tests.support.kafka import read_all, send_raw

@@ -10,8 +10,8 @@ import time
 import httpx
 import pytest
 
-from hanse.broker import port_open
-from hanse.topology import DEPARTMENTS
+from ops.broker import port_open
+from services import DEPARTMENTS
 from tests.e2e.conftest import Platform, alive, start_platform, stop_platform, wait_for
 from tests.support.kafka import read_all, send_raw
 

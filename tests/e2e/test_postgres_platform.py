@@ -11,8 +11,8 @@ import asyncpg
 import pytest
 
 from hanse.db import drop_postgres_database
-from hanse.migrate import SERVICES
 from hanse.settings import Settings
+from ops.migrate import SERVICES
 from tests.conftest import PG_BASE, postgres_available
 from tests.e2e.conftest import Platform, start_platform, stop_platform
 from tests.e2e.flow import Gateway

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from hanse.reconcile import check_order
+from ops.reconcile import check_order
 from tests.e2e.conftest import Platform, start_platform, stop_platform
 from tests.e2e.flow import Gateway, unique
 
@@ -35,7 +35,7 @@ async def api(ledger_platform: Platform) -> AsyncIterator[Gateway]:
 def hanse_reconcile(platform: Platform, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**platform.env, "HANSE_ADMIN_PASSWORD": platform.admin_password}
     return subprocess.run(
-        [sys.executable, "-m", "hanse.cli", "reconcile", "--gateway", platform.gateway, *args],
+        [sys.executable, "-m", "ops.cli", "reconcile", "--gateway", platform.gateway, *args],
         env=env,
         capture_output=True,
         text=True,
@@ -83,7 +83,7 @@ async def test_reconcile_passes_a_consistent_platform_and_names_the_orders_whose
 def test_reconcile_cannot_check_without_the_admin_login(ledger_platform: Platform):
     env = {**ledger_platform.env, "HANSE_ADMIN_PASSWORD": "not-the-password-at-all"}
     refused = subprocess.run(
-        [sys.executable, "-m", "hanse.cli", "reconcile", "--gateway", ledger_platform.gateway],
+        [sys.executable, "-m", "ops.cli", "reconcile", "--gateway", ledger_platform.gateway],
         env=env,
         capture_output=True,
         text=True,

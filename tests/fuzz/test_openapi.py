@@ -12,7 +12,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
-from hanse.topology import DEPARTMENTS
+from services import DEPARTMENTS
 from tests.e2e.conftest import Platform, start_platform, stop_platform
 
 pytestmark = pytest.mark.e2e

@@ -12,6 +12,7 @@ from sqlmodel import select
 
 from hanse.db import Database
 from hanse.outbox import Relay
+from hanse.uow import UnitOfWork
 from tests.support import ledger
 from tests.support.kafka import eventually
 
@@ -44,7 +45,7 @@ async def test_consumer_killed_mid_batch_loses_nothing_after_restart(settings):
     async with db.session() as session:
         for i in range(total_events):
             # Slow handlers keep the batch in flight long enough to be killed inside it.
-            await ledger.post(session, f"acct-{i % 4}", i, seq=i, sleep_ms=40)
+            await ledger.post(UnitOfWork(session, settings, None), f"acct-{i % 4}", i, seq=i, sleep_ms=40)
         await session.commit()
     relay = Relay(db, settings)
     assert await relay.publish_pending() == total_events

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from hanse import dlq
 from hanse.outbox import Relay
+from ops import dlq
 from tests.integration.test_outbox_consumer import applied_rows, make_consumer, post_entries, running, start_db
 from tests.support import ledger
 from tests.support.kafka import eventually, read_all

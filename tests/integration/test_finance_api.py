@@ -12,11 +12,12 @@ from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlmodel import select
 
-from hanse import outbox
 from hanse.events import CloudEvent
 from hanse.money import Money, round_money
+from hanse.uow import UnitOfWork
 from services.compliance.contract import OrderCleared, OrderRejected
-from services.finance import domain
+from services.finance.config import FinanceConfig
+from services.finance.domain import invoices
 from services.finance.models import Invoice, InvoiceCounter, Payment
 from services.sales.contract import OrderCancelled, OrderLine, OrderTerms
 from tests.support.kafka import eventually, read_all, send_raw
@@ -334,12 +335,10 @@ async def test_numbering_is_gap_free_under_concurrent_issue_and_payments_never_o
 
         async def issue(order: OrderTerms) -> str:
             async with db.session() as session:
-
-                def publish(payload):
-                    return outbox.publish(session, payload, correlation_id=order.order_id, settings=settings)
-
-                invoice = await domain.issue_proforma(session, order, settings, publish)
-                await session.commit()
+                # No causing event: issue_proforma publishes with the order id as correlation id.
+                uow = UnitOfWork(session, settings, FinanceConfig())
+                invoice = await invoices.issue_proforma(uow, order)
+                await uow.commit()
                 assert invoice is not None
                 return invoice.number
 

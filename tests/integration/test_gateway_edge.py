@@ -11,11 +11,11 @@ import aiohttp
 import pytest
 
 from gateway.ratelimit import RateLimitSettings
-from hanse.broker import EmbeddedBroker
 from hanse.settings import Settings
-from hanse.topology import DEPARTMENTS
+from ops.broker import EmbeddedBroker
+from services import DEPARTMENTS
 from services.marketing import app as marketing_app
-from services.marketing.domain import MarketingSettings
+from services.marketing.config import MarketingConfig
 from tests.conftest import free_port, make_settings
 from tests.support.gateway import run_gateway
 from tests.support.service import serve_on_port
@@ -79,7 +79,7 @@ async def test_the_gateway_appends_the_client_to_x_forwarded_for_so_marketing_li
 ):
     marketing_settings = make_settings(broker.bootstrap, f"sqlite+aiosqlite:///{tmp_path / 'marketing.db'}")
     marketing = marketing_app.build(
-        marketing_settings, MarketingSettings(lead_rate_limit="2/minute", behind_gateway=True)
+        marketing_settings, MarketingConfig(lead_rate_limit="2/minute", behind_gateway=True)
     )
     gateway_settings = make_settings(broker.bootstrap, f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}")
     async with serve_on_port(marketing, free_port()) as marketing_url:

@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from gateway.models.identity import PartnerClient, User
 from hanse.auth import verify_token
-from hanse.broker import EmbeddedBroker
+from ops.broker import EmbeddedBroker
 from tests.conftest import make_settings
 from tests.support.gateway import ADMIN_PASSWORD, Gateway, database, run_gateway
 

@@ -9,11 +9,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.roles import AUTHENTICATED, MATRIX, PUBLIC, RoleMatrix, Rule, app_routes, gateway_routes, markdown
+from gateway.roles import AUTHENTICATED, MATRIX, PUBLIC, RoleMatrix, Rule, app_routes
+from gateway.rolesdoc import gateway_routes, markdown
 from hanse.auth import ROLES, issue_token
-from hanse.broker import EmbeddedBroker
 from hanse.settings import Settings
-from hanse.topology import DEPARTMENTS
+from ops.broker import EmbeddedBroker
+from services import DEPARTMENTS
 from tests.conftest import free_port, make_settings
 from tests.support.gateway import run_gateway
 from tests.support.service import run_service
@@ -52,7 +53,7 @@ def test_the_matrix_lists_every_route_of_the_department_with_the_roles_its_guard
 
 def test_docs_roles_md_is_generated_from_the_matrix():
     committed = (ROOT / "docs" / "roles.md").read_text()
-    assert committed == markdown(gateway_routes()), "regenerate: python -m gateway.roles > docs/roles.md"
+    assert committed == markdown(gateway_routes()), "regenerate: python -m gateway.rolesdoc > docs/roles.md"
 
 
 @pytest.mark.parametrize("department", DEPARTMENTS)

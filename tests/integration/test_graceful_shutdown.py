@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from hanse.broker import EmbeddedBroker
+from ops.broker import EmbeddedBroker
 from tests.conftest import free_port
 from tests.support.kafka import read_all
 
@@ -52,7 +52,7 @@ def test_sigterm_publishes_the_unsent_outbox_before_the_process_exits(broker: Em
     }
     log = open(tmp_path / "marketing.log", "wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "hanse.cli", "serve", "marketing", "--port", str(port)],
+        [sys.executable, "-m", "ops.cli", "serve", "marketing", "--port", str(port)],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 
 from sqlmodel import select
 
+from hanse.uow import UnitOfWork
 from services.compliance.contract import OrderRejected
-from services.logistics import domain
+from services.logistics.domain import fulfilment
 from services.logistics.models import StockLevel
 from services.sales.contract import OrderCancelled
 from tests.integration.test_logistics_support import (
@@ -60,8 +61,8 @@ async def test_orders_racing_for_the_last_units_never_oversell(settings):
 
         async def reserve(order_id: str) -> str:
             async with svc.runtime.db.session() as session, session.begin():
-                txn = domain.Txn(session=session, settings=svc.settings)
-                return await domain.reserve_cleared_order(txn, order_terms(order_id, [("RACE-2", 3)]))
+                uow = UnitOfWork(session, svc.settings, svc.runtime.config)
+                return await fulfilment.reserve_cleared_order(uow, order_terms(order_id, [("RACE-2", 3)]))
 
         results = await asyncio.gather(*(reserve(o) for o in direct_orders), receive(svc, "OTHER", 1))
         direct = results[:10]

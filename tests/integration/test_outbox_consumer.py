@@ -16,6 +16,8 @@ from hanse.consumer import Consumer
 from hanse.db import Database
 from hanse.events import CloudEvent, make_event
 from hanse.outbox import Relay
+from hanse.uow import UnitOfWork
+from ops.broker import EmbeddedBroker
 from tests.conftest import free_port, make_settings
 from tests.support import ledger
 from tests.support.kafka import eventually, read_all, send_raw
@@ -31,7 +33,7 @@ async def post_entries(db: Database, entries: list[tuple[str, int]], **knobs) ->
     ids = []
     for seq, (account, amount) in enumerate(entries):
         async with db.session() as session:
-            entry = await ledger.post(session, account, amount, seq=seq, **knobs)
+            entry = await ledger.post(UnitOfWork(session, db.settings, None), account, amount, seq=seq, **knobs)
             await session.commit()
             ids.append(entry.id)
     return ids
@@ -78,7 +80,7 @@ async def test_events_flow_from_outbox_to_handler_once(settings):
 
 
 async def test_writes_succeed_while_broker_is_down_and_drain_in_order_when_it_returns(database_url, tmp_path):
-    own = brokermod.EmbeddedBroker(free_port(), log_path=str(tmp_path / "tansu.log"))
+    own = EmbeddedBroker(free_port(), log_path=str(tmp_path / "tansu.log"))
     own.start()
     await own.wait_ready()
     settings = make_settings(own.bootstrap, database_url)

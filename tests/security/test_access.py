@@ -16,7 +16,7 @@ from gateway.ratelimit import RateLimitSettings
 from gateway.roles import AUTHENTICATED, PUBLIC, app_routes
 from hanse.auth import ROLES, issue_token
 from hanse.settings import Settings
-from hanse.topology import DEPARTMENTS
+from services import DEPARTMENTS
 from tests.conftest import make_settings
 from tests.support.gateway import run_gateway
 from tests.support.service import RunningService, run_service
@@ -141,7 +141,7 @@ async def test_the_gateway_refuses_forged_expired_and_unsigned_tokens_before_for
 
 async def test_the_public_lead_form_is_rate_limited_with_retry_after(services: dict[str, RunningService]):
     marketing = services["marketing"]
-    limit = int(marketing.app.state.marketing.lead_rate_limit.split("/")[0])
+    limit = int(marketing.app.state.config.lead_rate_limit.split("/")[0])
     lead = {
         "company": "Rate Limit GmbH",
         "contact_name": "Eve",

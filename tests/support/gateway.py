@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -77,10 +76,11 @@ async def database(kind: str, directory: Path) -> AsyncIterator[str]:
         yield f"sqlite+aiosqlite:///{directory / 'gateway.db'}"
         return
     from tests.conftest import PG_BASE, postgres_available
+    from tests.support.isolation import unique_name
 
     if not postgres_available():
         pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
-    url = f"{PG_BASE}/hanse_gw_{uuid.uuid4().hex[:12]}"
+    url = f"{PG_BASE}/{unique_name('hanse_gw')}"
     await ensure_postgres_database(url)
     try:
         yield url

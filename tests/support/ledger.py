@@ -16,14 +16,13 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlmodel import Field, select
 
-from hanse import outbox
-from hanse.app import SessionDep, create_service
+from hanse.app import SessionDep, UnitOfWorkDep, create_service
 from hanse.auth import require_roles
-from hanse.consumer import EventContext
 from hanse.db import model_base
 from hanse.errors import PermanentEventError
 from hanse.events import EventPayload, EventRegistry
 from hanse.settings import Settings
+from hanse.uow import UnitOfWork
 
 Model = model_base("ledger")
 
@@ -72,7 +71,7 @@ attempts_seen: dict[str, int] = {}
 broken_accounts: set[str] = set()
 
 
-async def on_entry_posted(ctx: EventContext, payload: EntryPosted) -> None:
+async def on_entry_posted(uow: UnitOfWork[None], payload: EntryPosted) -> None:
     attempts_seen[payload.entry_id] = attempts_seen.get(payload.entry_id, 0) + 1
     if payload.permanent_failure:
         raise PermanentEventError("this entry can never be applied")
@@ -82,7 +81,7 @@ async def on_entry_posted(ctx: EventContext, payload: EntryPosted) -> None:
         raise ConnectionError("transient failure, try again")
     if payload.sleep_ms:
         await asyncio.sleep(payload.sleep_ms / 1000)
-    ctx.session.add(Applied(entry_id=payload.entry_id, account=payload.account, amount=payload.amount, seq=payload.seq))
+    uow.session.add(Applied(entry_id=payload.entry_id, account=payload.account, amount=payload.amount, seq=payload.seq))
 
 
 class EntryIn(BaseModel):
@@ -94,9 +93,9 @@ router = APIRouter()
 
 
 @router.post("/entries", status_code=201)
-async def post_entry(body: EntryIn, session: SessionDep, _=require_roles("finance")) -> dict:
-    entry = await post(session, body.account, body.amount)
-    await session.commit()
+async def post_entry(body: EntryIn, uow: UnitOfWorkDep, _=require_roles("finance")) -> dict:
+    entry = await post(uow, body.account, body.amount)
+    await uow.commit()
     return {"id": entry.id}
 
 
@@ -106,10 +105,10 @@ async def applied(session: SessionDep) -> list[dict]:
     return [r.model_dump() for r in rows]
 
 
-async def post(session, account: str, amount: int, **knobs) -> Entry:
+async def post(uow: UnitOfWork[None], account: str, amount: int, **knobs) -> Entry:
     entry = Entry(id=uuid.uuid4().hex, account=account, amount=amount)
-    session.add(entry)
-    await outbox.publish(session, EntryPosted(entry_id=entry.id, account=account, amount=amount, **knobs))
+    uow.session.add(entry)
+    await uow.publish(EntryPosted(entry_id=entry.id, account=account, amount=amount, **knobs))
     return entry
 
 
@@ -121,9 +120,8 @@ def make_app(settings: Settings, *, handlers: bool = True):
         "ledger",
         routers=[router],
         handlers=HANDLERS if handlers else {},
-        metadata=Model.metadata,
+        models=sys.modules[__name__],
         settings=settings,
-        registry=ledger_registry(),
     )
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from hanse.errors import Conflict
-from services.compliance import domain
-from services.compliance.domain import Candidate, Party, normalise
+from services.compliance.config import SAMPLE_SANCTIONS, ComplianceConfig
+from services.compliance.domain import rules
+from services.compliance.domain.rules import Candidate, Party, normalise
 
 
 @pytest.mark.parametrize(
@@ -39,9 +40,9 @@ def test_a_name_that_is_only_a_legal_form_keeps_its_tokens():
 
 
 def test_word_order_does_not_matter_but_extra_words_do():
-    assert domain.name_score(normalise("Trading Acme Ltd"), normalise("ACME Trading GmbH")) == 100
-    assert domain.name_score(normalise("Acme Trading International"), normalise("Acme Trading")) < 88
-    assert domain.name_score("", "acme") == 0
+    assert rules.name_score(normalise("Trading Acme Ltd"), normalise("ACME Trading GmbH")) == 100
+    assert rules.name_score(normalise("Acme Trading International"), normalise("Acme Trading")) < 88
+    assert rules.name_score("", "acme") == 0
 
 
 def _watch(name: str, *countries: str, entry_id: str = "wl_1") -> Candidate:
@@ -50,76 +51,76 @@ def _watch(name: str, *countries: str, entry_id: str = "wl_1") -> Candidate:
 
 def test_matches_at_or_above_the_threshold_and_not_below():
     entry = _watch("Acme Trading GmbH")
-    (found,) = domain.find_matches(Party(("ACME Trading",), "DE"), [entry], threshold=88)
+    (found,) = rules.find_matches(Party(("ACME Trading",), "DE"), [entry], threshold=88)
     match, reason = found
     assert (match.list, match.entry_id, match.score) == ("watchlist", "wl_1", 100.0)
     assert "Acme Trading GmbH" in reason
-    assert domain.find_matches(Party(("Nordwind Handel GmbH",), "DE"), [entry], threshold=88) == []
+    assert rules.find_matches(Party(("Nordwind Handel GmbH",), "DE"), [entry], threshold=88) == []
     # A near miss: one letter off scores in the 90s; a stricter threshold lets it pass.
     near = Party(("Acme Tradeing",), None)
-    assert domain.find_matches(near, [entry], threshold=88)
-    assert domain.find_matches(near, [entry], threshold=99) == []
+    assert rules.find_matches(near, [entry], threshold=88)
+    assert rules.find_matches(near, [entry], threshold=99) == []
 
 
 def test_aliases_are_compared_and_the_best_party_name_wins():
     entry = Candidate(
         "sanctions", "s-1", "Zyvorra Holdings Ltd", (normalise("Zyvorra Holdings Ltd"), normalise("ZFH Group")), ()
     )
-    (found,) = domain.find_matches(Party(("Jane Doe", "ZFH Group Inc."), None), [entry], threshold=88)
+    (found,) = rules.find_matches(Party(("Jane Doe", "ZFH Group Inc."), None), [entry], threshold=88)
     assert found[0].name == "Zyvorra Holdings Ltd" and found[0].score == 100
 
 
 def test_a_different_country_lowers_the_score():
     entry = _watch("Acme Trading GmbH", "DE")
-    same = domain.best_match(Party(("Acme Trading",), "DE"), entry)
-    other = domain.best_match(Party(("Acme Trading",), "FR"), entry)
-    unknown = domain.best_match(Party(("Acme Trading",), None), entry)
+    same = rules.best_match(Party(("Acme Trading",), "DE"), entry)
+    other = rules.best_match(Party(("Acme Trading",), "FR"), entry)
+    unknown = rules.best_match(Party(("Acme Trading",), None), entry)
     assert same[0] == 100 and unknown[0] == 100
-    assert other[0] == 100 - domain.COUNTRY_MISMATCH_PENALTY
+    assert other[0] == 100 - rules.COUNTRY_MISMATCH_PENALTY
     near = Party(("Acme Tradng",), "FR")  # ~96 by name, below 88 once the country differs
-    assert domain.find_matches(near, [entry], threshold=88) == []
+    assert rules.find_matches(near, [entry], threshold=88) == []
 
 
 def test_embargo_blocks_and_names_each_country():
     embargoed = frozenset({"KP", "IR", "SY", "CU"})
-    reasons = domain.embargo_reasons(embargoed, destination_country="KP", buyer_country="DE")
+    reasons = rules.embargo_reasons(embargoed, destination_country="KP", buyer_country="DE")
     assert reasons == ["destination country KP is under embargo"]
-    assert domain.embargo_reasons(embargoed, destination_country="FR", buyer_country="ir") == [
+    assert rules.embargo_reasons(embargoed, destination_country="FR", buyer_country="ir") == [
         "buyer country ir is under embargo"
     ]
-    assert domain.embargo_reasons(embargoed, destination_country="FR", buyer_country=None) == []
+    assert rules.embargo_reasons(embargoed, destination_country="FR", buyer_country=None) == []
 
 
 def test_verdict_embargo_beats_match_and_match_needs_review():
     entry = _watch("Acme Trading GmbH")
-    matches = domain.find_matches(Party(("Acme Trading",), None), [entry], 88)
-    assert domain.verdict(["destination country KP is under embargo"], matches).result == "blocked"
-    review = domain.verdict([], matches)
+    matches = rules.find_matches(Party(("Acme Trading",), None), [entry], 88)
+    assert rules.verdict(["destination country KP is under embargo"], matches).result == "blocked"
+    review = rules.verdict([], matches)
     assert review.result == "review" and review.matches[0].entry_id == "wl_1"
-    assert domain.verdict([], []).result == "clear"
+    assert rules.verdict([], []).result == "clear"
 
 
 def test_embargo_setting_is_parsed_and_validated(monkeypatch):
     monkeypatch.delenv("HANSE_EMBARGOED_COUNTRIES", raising=False)
     monkeypatch.delenv("HANSE_SCREENING_THRESHOLD", raising=False)
-    assert domain.ComplianceSettings().embargoed() == {"KP", "IR", "SY", "CU"}
+    assert ComplianceConfig().embargoed() == {"KP", "IR", "SY", "CU"}
     monkeypatch.setenv("HANSE_EMBARGOED_COUNTRIES", " ru, by ,")
-    assert domain.ComplianceSettings().embargoed() == {"RU", "BY"}
+    assert ComplianceConfig().embargoed() == {"RU", "BY"}
     monkeypatch.setenv("HANSE_EMBARGOED_COUNTRIES", "KP,XX")
     with pytest.raises(ValueError, match="XX"):
-        domain.ComplianceSettings()
+        ComplianceConfig()
     monkeypatch.delenv("HANSE_EMBARGOED_COUNTRIES")
     monkeypatch.setenv("HANSE_SCREENING_THRESHOLD", "120")
     with pytest.raises(ValueError):
-        domain.ComplianceSettings()
+        ComplianceConfig()
 
 
 def test_only_open_reviews_can_be_decided():
-    domain.ensure_decidable("open", "review")
+    rules.ensure_decidable("open", "review")
     for status, result in [("decided", "clear"), ("decided", "blocked"), ("closed", "review"), ("decided", "review")]:
         with pytest.raises(Conflict):
-            domain.ensure_decidable(status, result)
-    assert domain.decided_result("clear") == "clear" and domain.decided_result("reject") == "blocked"
+            rules.ensure_decidable(status, result)
+    assert rules.decided_result("clear") == "clear" and rules.decided_result("reject") == "blocked"
 
 
 # -- the OpenSanctions CSV --------------------------------------------------------------------------
@@ -131,10 +132,10 @@ HEADER = (
 
 
 def test_the_shipped_sample_loads_entities_only():
-    rows, skipped = domain.parse_sanctions_csv(domain.SAMPLE_SANCTIONS.read_text("utf-8"))
+    rows, skipped = rules.parse_sanctions_csv(SAMPLE_SANCTIONS.read_text("utf-8"))
     assert 15 <= len(rows) <= 30
     assert skipped == 3  # a vessel, an address and an airplane
-    assert {r.schema for r in rows} <= domain.SCREENED_SCHEMAS
+    assert {r.schema for r in rows} <= rules.SCREENED_SCHEMAS
     assert all(r.dataset == "hanse_fictitious_sample" for r in rows)
     by_id = {r.id: r for r in rows}
     assert by_id["hanse-fict-009"].countries == ("AE", "IR")
@@ -149,33 +150,33 @@ def test_csv_aliases_and_countries_are_split_on_semicolons_and_duplicates_replac
         "x1,Person,Jane Roe,,,gb,,,,,,,d,,,\n"
         ",Person,No Id,,,,,,,,,,d,,,\n"
     )
-    rows, skipped = domain.parse_sanctions_csv(text)
+    rows, skipped = rules.parse_sanctions_csv(text)
     assert [(r.id, r.countries) for r in rows] == [("x1", ("GB",))]
     assert skipped == 3
-    first, _ = domain.parse_sanctions_csv(
+    first, _ = rules.parse_sanctions_csv(
         f"{HEADER}\nx1,Person,Jane Roe,J. Roe;Jane Roe; Janie Roe ,,us;ca,,,,,,,d,,,\n"
     )
     assert first[0].aliases == ("J. Roe", "Janie Roe") and first[0].countries == ("US", "CA")
 
 
 def test_csv_with_only_the_required_columns_is_accepted():
-    rows, skipped = domain.parse_sanctions_csv("id,schema,name,aliases,countries\nc1,Company,Foo Ltd,,de\n")
+    rows, skipped = rules.parse_sanctions_csv("id,schema,name,aliases,countries\nc1,Company,Foo Ltd,,de\n")
     assert rows[0].name == "Foo Ltd" and skipped == 0
 
 
 @pytest.mark.parametrize("missing", ["id", "schema", "name", "aliases", "countries"])
 def test_csv_missing_a_column_names_it(missing):
     header = ",".join(c for c in HEADER.split(",") if c != missing)
-    with pytest.raises(domain.SanctionsCsvError) as err:
-        domain.parse_sanctions_csv(header + "\n")
+    with pytest.raises(rules.SanctionsCsvError) as err:
+        rules.parse_sanctions_csv(header + "\n")
     assert err.value.field == missing and missing in err.value.detail
 
 
 def test_csv_malformed_rows_reject_the_file():
-    with pytest.raises(domain.SanctionsCsvError, match="fields") as err:
-        domain.parse_sanctions_csv("id,schema,name,aliases,countries\nc1,Company,Foo\n")
+    with pytest.raises(rules.SanctionsCsvError, match="fields") as err:
+        rules.parse_sanctions_csv("id,schema,name,aliases,countries\nc1,Company,Foo\n")
     assert err.value.field == "body"
-    with pytest.raises(domain.SanctionsCsvError, match="empty"):
-        domain.parse_sanctions_csv("")
-    with pytest.raises(domain.SanctionsCsvError):
-        domain.parse_sanctions_csv('id,schema,name,aliases,countries\nc1,Company,"Foo\x00,,\n')
+    with pytest.raises(rules.SanctionsCsvError, match="empty"):
+        rules.parse_sanctions_csv("")
+    with pytest.raises(rules.SanctionsCsvError):
+        rules.parse_sanctions_csv('id,schema,name,aliases,countries\nc1,Company,"Foo\x00,,\n')

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
-from hanse.events import CloudEvent, EventPayload, EventRegistry, make_event, registry
-from hanse.topology import DEPARTMENTS
+from hanse.events import CloudEvent, EventPayload, EventRegistry, make_event
+from services import DEPARTMENTS, contracts, event_registry
 
 
 class ThingMade(EventPayload):
@@ -90,9 +90,39 @@ def test_registry_validates_payloads_against_the_producers_model():
 
 
 def test_every_department_contract_registers_versioned_types_it_owns():
-    types = registry().types()
+    assert set(contracts()) == set(DEPARTMENTS), "services.contracts() lists every department"
+    types = event_registry().types()
     assert types, "contracts declare events"
     for name in types:
         dept = name.split(".")[0]
         assert dept in DEPARTMENTS
         assert name.rsplit(".", 1)[1].startswith("v")
+
+
+class OtherThing(EventPayload):
+    event_type = "ledger.other.made.v1"
+    subject_field = "thing_id"
+    thing_id: str
+
+
+async def on_thing(uow, payload: ThingMade) -> None: ...
+
+
+async def on_either(uow, payload: ThingMade | OtherThing) -> None: ...
+
+
+async def on_untyped(uow, payload) -> None: ...
+
+
+def test_a_consumers_registry_is_read_from_its_handlers_payload_annotations():
+    reg = EventRegistry.from_handlers({"ledger.thing.made.v1": on_thing, "ledger.other.made.v1": on_either})
+    assert reg.model("ledger.thing.made.v1") is ThingMade
+    assert reg.model("ledger.other.made.v1") is OtherThing
+    assert reg.department("ledger.other.made.v1") == "ledger"
+
+
+def test_a_handler_whose_annotation_names_another_type_or_none_is_refused():
+    with pytest.raises(TypeError, match=r"registered for 'ledger\.other\.made\.v1'"):
+        EventRegistry.from_handlers({"ledger.other.made.v1": on_thing})
+    with pytest.raises(TypeError, match="names no contract type"):
+        EventRegistry.from_handlers({"ledger.thing.made.v1": on_untyped})

@@ -8,8 +8,9 @@ from decimal import Decimal
 import pytest
 
 from hanse.errors import Conflict, Invalid
+from hanse.ids import new_id
 from hanse.money import Money
-from services.finance import domain
+from services.finance.domain import rules
 from services.sales.contract import OrderLine, OrderTerms
 
 D = Decimal
@@ -71,33 +72,33 @@ def order(
 def test_eu_table_has_all_27_members_with_current_standard_rates():
     members = {"AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU"}
     members |= {"IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK"}
-    assert set(domain.EU_VAT_RATES) == members
-    assert all(isinstance(r, Decimal) and D("0.17") <= r <= D("0.27") for r in domain.EU_VAT_RATES.values())
-    assert domain.EU_VAT_RATES["DE"] == D("0.19")
-    assert domain.EU_VAT_RATES["FR"] == D("0.20")
-    assert domain.EU_VAT_RATES["HU"] == D("0.27")
-    assert domain.EU_VAT_RATES["FI"] == D("0.255")
-    assert not domain.is_eu("GB") and not domain.is_eu("CH") and domain.is_eu("fr")
+    assert set(rules.EU_VAT_RATES) == members
+    assert all(isinstance(r, Decimal) and D("0.17") <= r <= D("0.27") for r in rules.EU_VAT_RATES.values())
+    assert rules.EU_VAT_RATES["DE"] == D("0.19")
+    assert rules.EU_VAT_RATES["FR"] == D("0.20")
+    assert rules.EU_VAT_RATES["HU"] == D("0.27")
+    assert rules.EU_VAT_RATES["FI"] == D("0.255")
+    assert not rules.is_eu("GB") and not rules.is_eu("CH") and rules.is_eu("fr")
 
 
 def test_standard_rate_falls_back_to_the_non_eu_table_then_the_default():
-    assert domain.standard_vat_rate("GB") == D("0.20")
-    assert domain.standard_vat_rate("US") == D("0")
-    assert domain.standard_vat_rate("BR") == domain.NON_EU_DEFAULT_VAT
+    assert rules.standard_vat_rate("GB") == D("0.20")
+    assert rules.standard_vat_rate("US") == D("0")
+    assert rules.standard_vat_rate("BR") == rules.NON_EU_DEFAULT_VAT
 
 
 def test_duty_rate_by_destination_and_hs_chapter_with_defaults():
-    assert domain.duty_rate("US", "847130") == D("0.015")
-    assert domain.duty_rate("US", "991234") == D("0.035")  # chapter not listed: the destination default
-    assert domain.duty_rate("FR", "610910") == D("0.12")  # EU members share the common tariff
-    assert domain.duty_rate("BR", "847130") == domain.DEFAULT_DUTY
+    assert rules.duty_rate("US", "847130") == D("0.015")
+    assert rules.duty_rate("US", "991234") == D("0.035")  # chapter not listed: the destination default
+    assert rules.duty_rate("FR", "610910") == D("0.12")  # EU members share the common tariff
+    assert rules.duty_rate("BR", "847130") == rules.DEFAULT_DUTY
 
 
 # -- VAT treatment --------------------------------------------------------------------------------------
 
 
 def test_domestic_sale_pays_the_home_standard_rate():
-    figures = domain.price_invoice(order(buyer="DE"), "DE")
+    figures = rules.price_invoice(order(buyer="DE"), "DE")
     assert figures.vat.treatment == "domestic"
     assert figures.vat.rate == D("0.19")
     assert figures.subtotal == D("1050.00")  # goods + freight
@@ -107,7 +108,7 @@ def test_domestic_sale_pays_the_home_standard_rate():
 
 
 def test_eu_business_with_a_valid_vat_id_is_reverse_charged():
-    figures = domain.price_invoice(order(buyer="FR", vat_id="FR40303265045", vat_id_valid=True), "DE")
+    figures = rules.price_invoice(order(buyer="FR", vat_id="FR40303265045", vat_id_valid=True), "DE")
     assert figures.vat.treatment == "reverse_charge"
     assert figures.vat.rate == 0
     assert figures.tax == 0
@@ -117,7 +118,7 @@ def test_eu_business_with_a_valid_vat_id_is_reverse_charged():
 
 
 def test_greek_vat_ids_with_the_el_prefix_count_as_eu():
-    decision = domain.decide_vat("DE", "GR", "GR", "EL094259216", True)
+    decision = rules.decide_vat("DE", "GR", "GR", "EL094259216", True)
     assert decision.treatment == "reverse_charge"
 
 
@@ -132,14 +133,14 @@ def test_greek_vat_ids_with_the_el_prefix_count_as_eu():
     ],
 )
 def test_eu_buyer_without_a_usable_vat_id_pays_the_destination_rate(vat_id, valid, why):
-    figures = domain.price_invoice(order(buyer="FR", vat_id=vat_id, vat_id_valid=valid), "DE")
+    figures = rules.price_invoice(order(buyer="FR", vat_id=vat_id, vat_id_valid=valid), "DE")
     assert figures.vat.treatment == "eu_b2c_destination", why
     assert figures.vat.rate == D("0.20")
     assert figures.tax == D("210.00")
 
 
 def test_export_outside_the_eu_is_zero_rated():
-    figures = domain.price_invoice(order(buyer="US", currency="USD"), "DE")
+    figures = rules.price_invoice(order(buyer="US", currency="USD"), "DE")
     assert figures.vat.treatment == "export_zero_rated"
     assert figures.vat.rate == 0 and figures.tax == 0 and figures.duty == 0
     assert figures.total == D("1050.00")
@@ -148,21 +149,21 @@ def test_export_outside_the_eu_is_zero_rated():
 
 def test_the_destination_decides_whether_goods_are_exported():
     # A German buyer shipping to the US: the goods leave the EU.
-    assert domain.decide_vat("DE", "DE", "US").treatment == "export_zero_rated"
+    assert rules.decide_vat("DE", "DE", "US").treatment == "export_zero_rated"
     # A French business with goods staying in Germany: a domestic supply.
-    assert domain.decide_vat("DE", "FR", "DE", "FR40303265045", True).treatment == "domestic"
+    assert rules.decide_vat("DE", "FR", "DE", "FR40303265045", True).treatment == "domestic"
 
 
 def test_seller_outside_the_eu_charges_home_vat_at_home_and_zero_otherwise():
-    assert domain.decide_vat("GB", "GB", "GB") == domain.VatDecision("domestic", D("0.20"))
-    assert domain.decide_vat("GB", "FR", "FR").treatment == "export_zero_rated"
+    assert rules.decide_vat("GB", "GB", "GB") == rules.VatDecision("domestic", D("0.20"))
+    assert rules.decide_vat("GB", "FR", "FR").treatment == "export_zero_rated"
 
 
 # -- DDP: duty and import VAT -----------------------------------------------------------------------------
 
 
 def test_ddp_export_adds_duty_on_the_customs_value():
-    figures = domain.price_invoice(order(buyer="US", currency="USD", incoterm="DDP"), "DE")
+    figures = rules.price_invoice(order(buyer="US", currency="USD", incoterm="DDP"), "DE")
     imports = figures.imports
     assert imports is not None
     assert imports.customs_value == D("1050.00")  # goods 1000 + freight 50
@@ -175,7 +176,7 @@ def test_ddp_export_adds_duty_on_the_customs_value():
 
 def test_ddp_duty_per_hs_chapter_and_import_vat_on_value_plus_duty():
     lines = [line("TEE", 60, "10.00", "610910"), line("PSU", 20, "20.00", "850440")]
-    figures = domain.price_invoice(
+    figures = rules.price_invoice(
         order(buyer="GB", currency="GBP", incoterm="DDP", lines=lines, freight="100.00", insurance="20.00"), "DE"
     )
     imports = figures.imports
@@ -191,13 +192,13 @@ def test_ddp_duty_per_hs_chapter_and_import_vat_on_value_plus_duty():
 
 
 def test_ddp_inside_the_eu_has_no_import_charges():
-    figures = domain.price_invoice(order(buyer="FR", incoterm="DDP"), "DE")
+    figures = rules.price_invoice(order(buyer="FR", incoterm="DDP"), "DE")
     assert figures.imports is None and figures.duty == 0
     assert figures.vat.treatment == "eu_b2c_destination"
 
 
 def test_ddp_to_an_unlisted_country_uses_the_default_rates():
-    figures = domain.price_invoice(order(buyer="BR", currency="USD", incoterm="DDP", freight=None), "DE")
+    figures = rules.price_invoice(order(buyer="BR", currency="USD", incoterm="DDP", freight=None), "DE")
     assert figures.imports is not None
     assert figures.imports.customs_duty == D("50.00")  # default 5 % of 1000
     assert figures.imports.import_vat == D("210.00")  # default 20 % of 1050
@@ -205,11 +206,11 @@ def test_ddp_to_an_unlisted_country_uses_the_default_rates():
 
 def test_non_ddp_terms_never_carry_duty():
     for term in ("EXW", "FCA", "CPT", "CIP", "DAP", "DPU", "FOB", "CIF"):
-        assert domain.price_invoice(order(buyer="US", currency="USD", incoterm=term), "DE").duty == 0
+        assert rules.price_invoice(order(buyer="US", currency="USD", incoterm=term), "DE").duty == 0
 
 
 def test_seller_outside_the_eu_pays_eu_duty_and_destination_import_vat_under_ddp():
-    imports = domain.import_charges(order(buyer="FR", incoterm="DDP", freight=None), "GB")
+    imports = rules.import_charges(order(buyer="FR", incoterm="DDP", freight=None), "GB")
     assert imports is not None
     assert imports.customs_duty == D("17.00")  # EU common tariff, chapter 84: 1.7 %
     assert imports.import_vat == D("203.40")  # FR 20 % of 1017
@@ -219,12 +220,12 @@ def test_seller_outside_the_eu_pays_eu_duty_and_destination_import_vat_under_ddp
 
 
 def test_tax_rounds_half_up_to_the_currency_minor_unit():
-    figures = domain.price_invoice(order(lines=[line(quantity=1, unit_price="1.50")], freight=None), "DE")
+    figures = rules.price_invoice(order(lines=[line(quantity=1, unit_price="1.50")], freight=None), "DE")
     assert figures.tax == D("0.29")  # 0.285 half up, not half even
 
 
 def test_currencies_without_minor_units_round_to_whole_amounts():
-    figures = domain.price_invoice(
+    figures = rules.price_invoice(
         order(currency="JPY", lines=[line(quantity=1, unit_price="10001")], freight=None), "DE"
     )
     assert figures.tax == D("1900")  # 1900.19
@@ -233,23 +234,23 @@ def test_currencies_without_minor_units_round_to_whole_amounts():
 
 
 def test_lowercase_codes_are_normalised_and_malformed_countries_refused():
-    figures = domain.price_invoice(order(buyer="fr", currency="EUR").model_copy(update={"currency": "eur"}), "DE")
+    figures = rules.price_invoice(order(buyer="fr", currency="EUR").model_copy(update={"currency": "eur"}), "DE")
     assert figures.currency == "EUR" and figures.vat.rate == D("0.20")
     with pytest.raises(ValueError, match="destination_country"):
-        domain.price_invoice(order(buyer="DE", dest="GERMANY"), "DE")
+        rules.price_invoice(order(buyer="DE", dest="GERMANY"), "DE")
 
 
 def test_order_money_in_another_currency_is_refused():
     bad = order().model_copy(update={"freight": Money.of("50", "USD")})
     with pytest.raises(ValueError, match="freight"):
-        domain.price_invoice(bad, "DE")
+        rules.price_invoice(bad, "DE")
 
 
 # -- credit notes, due dates, numbers -------------------------------------------------------------------
 
 
 def test_credit_note_of_a_paid_invoice_is_its_exact_negative():
-    assert domain.credit_note_figures(D("1000"), D("190"), D("0"), D("1190"), D("1190"), "EUR") == (
+    assert rules.credit_note_figures(D("1000"), D("190"), D("0"), D("1190"), D("1190"), "EUR") == (
         D("-1000"),
         D("-190"),
         D("0"),
@@ -258,7 +259,7 @@ def test_credit_note_of_a_paid_invoice_is_its_exact_negative():
 
 
 def test_credit_note_of_a_part_payment_splits_pro_rata_and_adds_up():
-    subtotal, tax, duty, total = domain.credit_note_figures(
+    subtotal, tax, duty, total = rules.credit_note_figures(
         D("1000.00"), D("190.00"), D("0.00"), D("1190.00"), D("500.00"), "EUR"
     )
     assert (subtotal, tax, duty, total) == (D("-420.17"), D("-79.83"), D("0.00"), D("-500.00"))
@@ -266,18 +267,18 @@ def test_credit_note_of_a_part_payment_splits_pro_rata_and_adds_up():
 
 
 def test_due_date_follows_payment_terms():
-    assert domain.due_date(date(2026, 1, 15), "prepaid") == date(2026, 1, 15)
-    assert domain.due_date(date(2026, 1, 15), "net_30") == date(2026, 2, 14)
+    assert rules.due_date(date(2026, 1, 15), "prepaid") == date(2026, 1, 15)
+    assert rules.due_date(date(2026, 1, 15), "net_30") == date(2026, 2, 14)
 
 
 def test_invoice_numbers_are_series_year_and_six_digits():
-    assert domain.format_number("PF", 2026, 1) == "PF-2026-000001"
-    assert domain.format_number("CN", 2027, 123456) == "CN-2027-123456"
-    assert domain.SERIES == {"proforma": "PF", "commercial": "INV", "credit_note": "CN"}
+    assert rules.format_number("PF", 2026, 1) == "PF-2026-000001"
+    assert rules.format_number("CN", 2027, 123456) == "CN-2027-123456"
+    assert rules.SERIES == {"proforma": "PF", "commercial": "INV", "credit_note": "CN"}
 
 
 def test_ids_are_time_ordered():
-    ids = [domain.new_id("inv") for _ in range(50)]
+    ids = [new_id("inv") for _ in range(50)]
     assert ids == sorted(ids) and len(set(ids)) == 50
 
 
@@ -285,26 +286,26 @@ def test_ids_are_time_ordered():
 
 
 def test_open_amount():
-    assert domain.open_amount("proforma", "issued", D("100"), D("30")) == D("70")
-    assert domain.open_amount("proforma", "paid", D("100"), D("100")) == 0
-    assert domain.open_amount("proforma", "void", D("100"), D("0")) == 0
-    assert domain.open_amount("credit_note", "issued", D("-100"), D("0")) == D("-100")
+    assert rules.open_amount("proforma", "issued", D("100"), D("30")) == D("70")
+    assert rules.open_amount("proforma", "paid", D("100"), D("100")) == 0
+    assert rules.open_amount("proforma", "void", D("100"), D("0")) == 0
+    assert rules.open_amount("credit_note", "issued", D("-100"), D("0")) == D("-100")
 
 
 def test_payment_checks_name_the_field():
     eur = Money.of("10.00", "EUR")
-    domain.check_payment("proforma", "issued", "EUR", D("10.00"), eur)  # exactly the open amount: fine
+    rules.check_payment("proforma", "issued", "EUR", D("10.00"), eur)  # exactly the open amount: fine
     with pytest.raises(Invalid) as wrong:
-        domain.check_payment("proforma", "issued", "USD", D("100"), eur)
+        rules.check_payment("proforma", "issued", "USD", D("100"), eur)
     assert wrong.value.field == "amount.currency"
     with pytest.raises(Invalid) as over:
-        domain.check_payment("proforma", "issued", "EUR", D("9.99"), eur)
+        rules.check_payment("proforma", "issued", "EUR", D("9.99"), eur)
     assert over.value.field == "amount.amount"
     for status in ("paid", "void"):
         with pytest.raises(Conflict):
-            domain.check_payment("proforma", status, "EUR", D("0"), eur)
+            rules.check_payment("proforma", status, "EUR", D("0"), eur)
     with pytest.raises(Conflict):
-        domain.check_payment("credit_note", "issued", "EUR", D("-10"), eur)
+        rules.check_payment("credit_note", "issued", "EUR", D("-10"), eur)
 
 
 @pytest.mark.parametrize(
@@ -322,8 +323,8 @@ def test_payment_checks_name_the_field():
 def test_amount_must_be_positive_and_in_minor_units(amount, currency, ok):
     money = Money(amount=D(amount), currency=currency)
     if ok:
-        domain.check_amount(money)
+        rules.check_amount(money)
     else:
         with pytest.raises(Invalid) as err:
-            domain.check_amount(money)
+            rules.check_amount(money)
         assert err.value.field == "amount.amount"

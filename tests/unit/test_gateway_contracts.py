@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 
 from gateway.contracts import asyncapi_document, merge_openapi
-from hanse.events import registry
+from services import event_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 # The official JSON Schema of AsyncAPI 3.0.0 (npm @asyncapi/specs 6.11.1, schemas/3.0.0-without-$id.json).
@@ -57,7 +57,7 @@ def test_the_validator_would_notice_a_broken_catalogue():
 
 def test_every_event_type_is_a_message_on_its_producers_channel_with_its_payload_schema():
     document = asyncapi_document(topic_prefix="acme", partitions=6)
-    reg = registry()
+    reg = event_registry()
     assert set(document["components"]["messages"]) == set(reg.types())
     for event_type, model in reg.types().items():
         department = reg.department(event_type)

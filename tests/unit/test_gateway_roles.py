@@ -9,10 +9,11 @@ import pytest
 
 from gateway.identity import basic_credentials, check_roles, hash_secret, needs_rehash, verify_secret
 from gateway.proxy import TokenCache, bearer
-from gateway.ratelimit import RateLimiter, RateLimitSettings, SlidingWindow
+from gateway.ratelimit import RateLimitSettings
 from gateway.roles import AUTHENTICATED, PUBLIC, RoleMatrix
 from hanse.auth import AuthError, issue_token
 from hanse.errors import Invalid
+from hanse.ratelimit import RateLimiter, SlidingWindow
 from hanse.settings import Settings
 
 MATRIX = RoleMatrix(
@@ -65,9 +66,9 @@ def test_a_matrix_naming_an_unknown_role_does_not_load():
 def test_the_rate_limiter_allows_the_limit_then_names_the_wait(monkeypatch):
     # The clock is pinned: the wait depends on where in the window the hits fall (it can exceed the
     # window itself), so a wall-clock test passed or failed by the second it ran in.
-    import gateway.ratelimit
+    import hanse.ratelimit
 
-    monkeypatch.setattr(gateway.ratelimit.time, "time", lambda: 6030.0)  # 30 s into a window
+    monkeypatch.setattr(hanse.ratelimit.time, "time", lambda: 6030.0)  # 30 s into a window
     limiter = RateLimiter("test", "3/minute")
     assert [limiter.hit("10.0.0.1") for _ in range(3)] == [None, None, None]
     wait = limiter.hit("10.0.0.1")

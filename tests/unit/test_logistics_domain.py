@@ -11,17 +11,17 @@ from pydantic import ValidationError
 from hanse.errors import Conflict, Invalid
 from hanse.money import ecb_rate
 from hanse.settings import Settings
-from services.logistics import domain
 from services.logistics.contract import ReservedLine, ShortLine
+from services.logistics.domain import freight, rules
 from services.logistics.models import RateRequest, TrackingCreate
 from services.sales.contract import OrderLine
 
 D = Decimal
 RATES = {
-    ("air", "asia"): domain.Tariff(D("2.70"), D("120.00")),
-    ("courier", "eu"): domain.Tariff(D("2.90"), D("25.00")),
-    ("sea", "asia"): domain.Tariff(D("0.13"), D("250.00")),
-    ("road", "eu"): domain.Tariff(D("0.40"), D("75.00")),
+    ("air", "asia"): rules.Tariff(D("2.70"), D("120.00")),
+    ("courier", "eu"): rules.Tariff(D("2.90"), D("25.00")),
+    ("sea", "asia"): rules.Tariff(D("0.13"), D("250.00")),
+    ("road", "eu"): rules.Tariff(D("0.40"), D("75.00")),
 }
 
 
@@ -30,8 +30,8 @@ RATES = {
 
 def test_air_volumetric_weight_uses_the_6000_divisor():
     # 1 m³ by air counts as 1,000,000 cm³ / 6000 = 166.667 kg.
-    assert domain.volumetric_weight_kg("air", D("1")) == D("166.667")
-    priced = domain.price_freight("air", "DE", "CN", D("100"), D("1"), rates=RATES)
+    assert rules.volumetric_weight_kg("air", D("1")) == D("166.667")
+    priced = rules.price_freight("air", "DE", "CN", D("100"), D("1"), rates=RATES)
     assert priced.zone == "asia"
     assert priced.actual_weight_kg == D("100.000")
     assert priced.chargeable_weight_kg == D("166.667")
@@ -39,54 +39,54 @@ def test_air_volumetric_weight_uses_the_6000_divisor():
 
 
 def test_courier_volumetric_weight_uses_the_5000_divisor():
-    assert domain.volumetric_weight_kg("courier", D("0.5")) == D("100.000")
-    priced = domain.price_freight("courier", "DE", "FR", D("40"), D("0.5"), rates=RATES)
+    assert rules.volumetric_weight_kg("courier", D("0.5")) == D("100.000")
+    priced = rules.price_freight("courier", "DE", "FR", D("40"), D("0.5"), rates=RATES)
     assert (priced.zone, priced.chargeable_weight_kg, priced.price) == ("eu", D("100.000"), D("290.00"))
 
 
 def test_sea_counts_one_cubic_metre_as_one_tonne():
-    assert domain.volumetric_weight_kg("sea", D("2.5")) == D("2500.000")
-    priced = domain.price_freight("sea", "DE", "JP", D("1800"), D("2.5"), rates=RATES)
+    assert rules.volumetric_weight_kg("sea", D("2.5")) == D("2500.000")
+    priced = rules.price_freight("sea", "DE", "JP", D("1800"), D("2.5"), rates=RATES)
     assert priced.chargeable_weight_kg == D("2500.000")
     assert priced.price == D("325.00")
 
 
 def test_road_counts_333_kg_per_cubic_metre():
-    assert domain.volumetric_weight_kg("road", D("3")) == D("999.000")
+    assert rules.volumetric_weight_kg("road", D("3")) == D("999.000")
 
 
 def test_actual_weight_wins_when_heavier_than_volumetric():
-    priced = domain.price_freight("air", "DE", "CN", D("500"), D("1"), rates=RATES)
+    priced = rules.price_freight("air", "DE", "CN", D("500"), D("1"), rates=RATES)
     assert priced.chargeable_weight_kg == D("500.000")
     assert priced.volumetric_weight_kg == D("166.667")
     assert priced.price == D("1350.00")
 
 
 def test_minimum_charge_applies_to_small_shipments():
-    priced = domain.price_freight("air", "DE", "CN", D("2"), rates=RATES)
+    priced = rules.price_freight("air", "DE", "CN", D("2"), rates=RATES)
     assert priced.chargeable_weight_kg == D("2.000")
     assert priced.price == D("120.00"), "2 kg × 2.70 = 5.40 is below the 120.00 minimum"
 
 
 def test_zones_by_destination():
-    assert domain.freight_zone("DE", "DE") == "domestic"
-    assert domain.freight_zone("DE", "FR") == "eu"
-    assert domain.freight_zone("FR", "DE") == "eu"
-    assert domain.freight_zone("DE", "CH") == "europe"
-    assert domain.freight_zone("DE", "GB") == "europe"
-    assert domain.freight_zone("DE", "US") == "north_america"
-    assert domain.freight_zone("DE", "BR") == "latin_america"
-    assert domain.freight_zone("DE", "AE") == "middle_east"
-    assert domain.freight_zone("DE", "NG") == "africa"
-    assert domain.freight_zone("DE", "CN") == "asia"
-    assert domain.freight_zone("DE", "AU") == "oceania"
-    assert domain.freight_zone("DE", "AQ") == "rest_of_world"
-    assert domain.freight_zone("US", "US") == "domestic"
+    assert rules.freight_zone("DE", "DE") == "domestic"
+    assert rules.freight_zone("DE", "FR") == "eu"
+    assert rules.freight_zone("FR", "DE") == "eu"
+    assert rules.freight_zone("DE", "CH") == "europe"
+    assert rules.freight_zone("DE", "GB") == "europe"
+    assert rules.freight_zone("DE", "US") == "north_america"
+    assert rules.freight_zone("DE", "BR") == "latin_america"
+    assert rules.freight_zone("DE", "AE") == "middle_east"
+    assert rules.freight_zone("DE", "NG") == "africa"
+    assert rules.freight_zone("DE", "CN") == "asia"
+    assert rules.freight_zone("DE", "AU") == "oceania"
+    assert rules.freight_zone("DE", "AQ") == "rest_of_world"
+    assert rules.freight_zone("US", "US") == "domestic"
 
 
 def test_shipped_rate_table_covers_every_zone_for_air_and_courier():
-    table = domain.rate_table()
-    zones = set(domain.zone_table().values()) | {"domestic", "rest_of_world"}
+    table = rules.rate_table()
+    zones = set(rules.zone_table().values()) | {"domestic", "rest_of_world"}
     for mode in ("air", "courier"):
         assert {zone for m, zone in table if m == mode} == zones
     assert {zone for m, zone in table if m == "road"} == {"domestic", "eu", "europe"}
@@ -95,52 +95,52 @@ def test_shipped_rate_table_covers_every_zone_for_air_and_courier():
 
 def test_mode_not_offered_to_a_zone_names_the_mode():
     with pytest.raises(Invalid) as err:
-        domain.price_freight("road", "DE", "CN", D("10"))
+        rules.price_freight("road", "DE", "CN", D("10"))
     assert err.value.field == "mode"
 
 
 def test_bad_weight_or_volume_is_refused():
     with pytest.raises(Invalid) as err:
-        domain.price_freight("air", "DE", "CN", D("0"), rates=RATES)
+        rules.price_freight("air", "DE", "CN", D("0"), rates=RATES)
     assert err.value.field == "weight_kg"
     with pytest.raises(Invalid) as err:
-        domain.price_freight("air", "DE", "CN", D("1"), D("-1"), rates=RATES)
+        rules.price_freight("air", "DE", "CN", D("1"), D("-1"), rates=RATES)
     assert err.value.field == "volume_m3"
 
 
 def test_quote_converts_the_eur_tariff_to_the_requested_currency_with_ecb_rates():
     settings = Settings(env="dev", seller_country="DE", base_currency="EUR")
     body = RateRequest(destination_country="cn", mode="air", weight_kg="100", volume_m3="1", currency="usd")
-    quote = domain.quote_freight(body, settings)
+    quote = freight.quote_freight(body, settings)
     rate = ecb_rate("EUR", "USD").rate
     assert quote.origin_country == "DE" and quote.destination_country == "CN"
     assert quote.price.currency == "USD" and quote.currency == "USD"
     assert quote.price.amount == (D("450.00") * rate).quantize(D("0.01"))
     assert quote.fx is not None and quote.fx.rate == rate
     assert quote.rate_per_kg.amount == D("2.70") and quote.rate_per_kg.currency == "EUR"
-    same = domain.quote_freight(RateRequest(destination_country="DE", mode="road", weight_kg=10), settings)
+    same = freight.quote_freight(RateRequest(destination_country="DE", mode="road", weight_kg=10), settings)
     assert (same.zone, same.price.amount, same.currency, same.fx) == ("domestic", D("45.00"), "EUR", None)
 
 
 def test_transport_mode_follows_the_incoterm_then_the_zone():
-    assert domain.transport_mode("FOB", "eu") == "sea"
-    assert domain.transport_mode("cif", "asia") == "sea"
-    assert domain.transport_mode("DAP", "eu") == "road"
-    assert domain.transport_mode("EXW", "domestic") == "road"
-    assert domain.transport_mode("EXW", "europe") == "air"
-    assert domain.transport_mode("DDP", "asia") == "air"
-    assert domain.transport_mode(None, "north_america") == "air"
+    assert rules.transport_mode("FOB", "eu") == "sea"
+    assert rules.transport_mode("cif", "asia") == "sea"
+    assert rules.transport_mode("DAP", "eu") == "road"
+    assert rules.transport_mode("EXW", "domestic") == "road"
+    assert rules.transport_mode("EXW", "europe") == "air"
+    assert rules.transport_mode("DDP", "asia") == "air"
+    assert rules.transport_mode(None, "north_america") == "air"
     # The mode the buyer was quoted wins, except against a sea-only term.
-    assert domain.transport_mode("DAP", "asia", "courier") == "courier"
-    assert domain.transport_mode("FOB", "asia", "air") == "sea"
-    assert domain.transport_mode("DAP", "eu", "rail") == "road"
+    assert rules.transport_mode("DAP", "asia", "courier") == "courier"
+    assert rules.transport_mode("FOB", "asia", "air") == "sea"
+    assert rules.transport_mode("DAP", "eu", "rail") == "road"
 
 
 def test_tracking_numbers_carry_the_carrier_prefix_and_differ():
-    numbers = {domain.new_tracking_number("sea") for _ in range(200)}
+    numbers = {rules.new_tracking_number("sea") for _ in range(200)}
     assert len(numbers) == 200
     assert all(n.startswith("HLCU") and len(n) == 16 for n in numbers)
-    assert domain.carrier_for("courier") == "DHL Express"
+    assert rules.carrier_for("courier") == "DHL Express"
 
 
 # -- allocation ------------------------------------------------------------------------------------
@@ -159,8 +159,8 @@ def _line(sku: str, quantity: int, weight: str = "1.5") -> OrderLine:
 
 
 def test_wanted_quantities_sum_lines_of_one_sku():
-    assert domain.wanted_quantities([_line("B", 2), _line("A", 1), _line("B", 3)]) == {"A": 1, "B": 5}
-    assert domain.order_weight_kg([_line("A", 2, "1.25"), _line("B", 1, "0.5")]) == D("3.000")
+    assert rules.wanted_quantities([_line("B", 2), _line("A", 1), _line("B", 3)]) == {"A": 1, "B": 5}
+    assert rules.order_weight_kg([_line("A", 2, "1.25"), _line("B", 1, "0.5")]) == D("3.000")
 
 
 @pytest.mark.parametrize(
@@ -169,18 +169,18 @@ def test_wanted_quantities_sum_lines_of_one_sku():
 )
 def test_malformed_order_lines_are_refused(lines, message):
     with pytest.raises(ValueError, match=message):
-        domain.wanted_quantities(lines)
+        rules.wanted_quantities(lines)
 
 
 def test_allocation_prefers_one_warehouse_that_holds_the_whole_line():
     available = {("A", "HAM"): 4, ("A", "MUC"): 10}
-    allocation = domain.allocate({"A": 3}, available)
+    allocation = rules.allocate({"A": 3}, available)
     assert allocation.complete
     assert allocation.reserved == [ReservedLine(sku="A", warehouse="MUC", quantity=3)]
 
 
 def test_allocation_splits_across_warehouses_fullest_first():
-    allocation = domain.allocate({"A": 12}, {("A", "HAM"): 4, ("A", "MUC"): 10, ("A", "BER"): 0})
+    allocation = rules.allocate({"A": 12}, {("A", "HAM"): 4, ("A", "MUC"): 10, ("A", "BER"): 0})
     assert allocation.reserved == [
         ReservedLine(sku="A", warehouse="MUC", quantity=10),
         ReservedLine(sku="A", warehouse="HAM", quantity=2),
@@ -188,14 +188,14 @@ def test_allocation_splits_across_warehouses_fullest_first():
 
 
 def test_allocation_is_all_or_nothing_across_lines():
-    allocation = domain.allocate({"A": 2, "B": 5}, {("A", "HAM"): 10, ("B", "HAM"): 3, ("B", "MUC"): 1})
+    allocation = rules.allocate({"A": 2, "B": 5}, {("A", "HAM"): 10, ("B", "HAM"): 3, ("B", "MUC"): 1})
     assert not allocation.complete
     assert allocation.reserved == [], "one short line reserves nothing for the whole order"
     assert allocation.short == [ShortLine(sku="B", requested=5, available=4)]
 
 
 def test_allocation_of_an_unknown_sku_is_short_with_zero_available():
-    allocation = domain.allocate({"NEW": 1}, {("A", "HAM"): 10})
+    allocation = rules.allocate({"NEW": 1}, {("A", "HAM"): 10})
     assert allocation.short == [ShortLine(sku="NEW", requested=1, available=0)]
 
 
@@ -203,22 +203,22 @@ def test_allocation_of_an_unknown_sku_is_short_with_zero_available():
 
 
 def test_first_milestone_leaving_the_warehouse_dispatches():
-    assert domain.apply_milestone("booked", "picked_up") == domain.MilestoneEffect("in_transit", True, False)
-    assert domain.apply_milestone("booked", "in_transit") == domain.MilestoneEffect("in_transit", True, False)
-    assert domain.apply_milestone("in_transit", "in_transit") == domain.MilestoneEffect("in_transit", False, False)
-    assert domain.apply_milestone("booked", "customs_cleared") == domain.MilestoneEffect("booked", False, False)
-    assert domain.apply_milestone("booked", "exception") == domain.MilestoneEffect("booked", False, False)
+    assert rules.apply_milestone("booked", "picked_up") == rules.MilestoneEffect("in_transit", True, False)
+    assert rules.apply_milestone("booked", "in_transit") == rules.MilestoneEffect("in_transit", True, False)
+    assert rules.apply_milestone("in_transit", "in_transit") == rules.MilestoneEffect("in_transit", False, False)
+    assert rules.apply_milestone("booked", "customs_cleared") == rules.MilestoneEffect("booked", False, False)
+    assert rules.apply_milestone("booked", "exception") == rules.MilestoneEffect("booked", False, False)
 
 
 def test_delivered_ends_the_shipment_and_implies_dispatch_when_skipped():
-    assert domain.apply_milestone("in_transit", "delivered") == domain.MilestoneEffect("delivered", False, True)
-    assert domain.apply_milestone("booked", "delivered") == domain.MilestoneEffect("delivered", True, True)
+    assert rules.apply_milestone("in_transit", "delivered") == rules.MilestoneEffect("delivered", False, True)
+    assert rules.apply_milestone("booked", "delivered") == rules.MilestoneEffect("delivered", True, True)
 
 
 @pytest.mark.parametrize("status", ["delivered", "cancelled"])
 def test_no_milestone_after_delivery_or_cancellation(status):
     with pytest.raises(Conflict):
-        domain.apply_milestone(status, "in_transit")
+        rules.apply_milestone(status, "in_transit")
 
 
 def test_a_milestone_time_needs_a_timezone():

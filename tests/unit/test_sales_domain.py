@@ -9,10 +9,11 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
+from hanse import ids
 from hanse.errors import Conflict, Invalid
 from hanse.money import FxRate
-from services.sales import domain
-from services.sales.domain import CatalogueItem, OrderState, Transition, advance
+from services.sales.domain import rules
+from services.sales.domain.rules import CatalogueItem, OrderState, Transition, advance
 from services.sales.models import ProductCreate, QuoteCreate, normalize_hs_code
 
 WIDGET = CatalogueItem(
@@ -63,15 +64,15 @@ def fixed_rate(base: str, quote: str) -> FxRate:
     ],
 )
 def test_tier_with_the_highest_min_quantity_not_above_the_quantity_sets_the_price(quantity, price):
-    assert domain.tier_price(WIDGET, quantity) == Decimal(price)
+    assert rules.tier_price(WIDGET, quantity) == Decimal(price)
 
 
 def test_a_product_without_tiers_has_its_base_price():
-    assert domain.tier_price(GADGET, 1_000_000) == Decimal("3.33")
+    assert rules.tier_price(GADGET, 1_000_000) == Decimal("3.33")
 
 
 def test_goods_are_priced_per_line_with_weight_and_volume():
-    goods = domain.price_goods([("W-1", 10), ("W-1", 100)], CATALOGUE, "EUR", fixed_rate)
+    goods = rules.price_goods([("W-1", 10), ("W-1", 100)], CATALOGUE, "EUR", fixed_rate)
     assert [(ln.unit_price, ln.amount) for ln in goods.lines] == [
         (Decimal("9.50"), Decimal("95.00")),
         (Decimal("8.00"), Decimal("800.00")),
@@ -84,31 +85,31 @@ def test_goods_are_priced_per_line_with_weight_and_volume():
 
 def test_below_the_moq_is_refused_naming_the_line():
     with pytest.raises(Invalid) as err:
-        domain.price_goods([("G-1", 1), ("W-1", 4)], CATALOGUE, "USD", fixed_rate)
+        rules.price_goods([("G-1", 1), ("W-1", 4)], CATALOGUE, "USD", fixed_rate)
     assert err.value.field == "lines.1.quantity"
     assert "minimum order quantity of 5" in err.value.detail
 
 
 def test_an_unknown_sku_is_refused_naming_the_line():
     with pytest.raises(Invalid) as err:
-        domain.price_goods([("W-1", 5), ("W-1", 5), ("nope", 1)], CATALOGUE, "EUR", fixed_rate)
+        rules.price_goods([("W-1", 5), ("W-1", 5), ("nope", 1)], CATALOGUE, "EUR", fixed_rate)
     assert err.value.field == "lines.2.sku"
 
 
 def test_prices_are_converted_at_the_ecb_rate_and_rounded_to_the_quote_currency():
-    goods = domain.price_goods([("G-1", 3), ("W-1", 10)], CATALOGUE, "EUR", fixed_rate)
+    goods = rules.price_goods([("G-1", 3), ("W-1", 10)], CATALOGUE, "EUR", fixed_rate)
     # 3.33 USD × 0.9 = 2.997 → 3.00 EUR; the line amount is unit price × quantity exactly.
     assert (goods.lines[0].unit_price, goods.lines[0].amount) == (Decimal("3.00"), Decimal("9.00"))
     assert goods.lines[1].unit_price == Decimal("9.50"), "no conversion within one currency"
     assert [(r.base, r.quote, r.rate) for r in goods.fx] == [("USD", "EUR", Decimal("0.9"))]
     assert goods.volume_m3 is None, "a line without dimensions leaves the volume to logistics"
-    jpy = domain.price_goods([("W-1", 10)], CATALOGUE, "JPY", fixed_rate)
+    jpy = rules.price_goods([("W-1", 10)], CATALOGUE, "JPY", fixed_rate)
     assert jpy.lines[0].unit_price == Decimal("1532"), "JPY has no minor unit: 9.50 × 161.234 = 1531.72"
 
 
 def test_a_currency_without_an_ecb_rate_is_refused_naming_currency():
     with pytest.raises(Invalid) as err:
-        domain.price_goods([("G-1", 1)], CATALOGUE, "JPY", fixed_rate)
+        rules.price_goods([("G-1", 1)], CATALOGUE, "JPY", fixed_rate)
     assert err.value.field == "currency"
 
 
@@ -116,35 +117,35 @@ def test_a_currency_without_an_ecb_rate_is_refused_naming_currency():
 
 
 def test_the_eleven_incoterms_and_nothing_else():
-    assert set(domain.INCOTERMS) == set("EXW FCA CPT CIP DAP DPU DDP FAS FOB CFR CIF".split())
-    assert domain.incoterm(" cif ") == "CIF"
+    assert set(rules.INCOTERMS) == set("EXW FCA CPT CIP DAP DPU DDP FAS FOB CFR CIF".split())
+    assert rules.incoterm(" cif ") == "CIF"
     for bad in ("DAT", "DDU", "XYZ", "", "FOBB"):
         with pytest.raises(Invalid) as err:
-            domain.incoterm(bad)
+            rules.incoterm(bad)
         assert err.value.field == "incoterm"
 
 
 def test_who_pays_carriage_and_insurance():
-    carriage = {t for t in domain.INCOTERMS if domain.seller_pays_carriage(t)}
+    carriage = {t for t in rules.INCOTERMS if rules.seller_pays_carriage(t)}
     assert carriage == {"CPT", "CIP", "DAP", "DPU", "DDP", "CFR", "CIF"}
-    assert {t for t in domain.INCOTERMS if domain.seller_insures(t)} == {"CIP", "CIF"}
+    assert {t for t in rules.INCOTERMS if rules.seller_insures(t)} == {"CIP", "CIF"}
 
 
 @pytest.mark.parametrize("term", ["FAS", "FOB", "CFR", "CIF"])
 def test_sea_only_terms_need_sea_transport(term):
-    assert domain.transport_mode(term, None, "DE", "FR") == "sea"
-    assert domain.transport_mode(term, "sea", "DE", "US") == "sea"
+    assert rules.transport_mode(term, None, "DE", "FR") == "sea"
+    assert rules.transport_mode(term, "sea", "DE", "US") == "sea"
     for mode in ("air", "road", "courier"):
         with pytest.raises(Invalid) as err:
-            domain.transport_mode(term, mode, "DE", "US")
+            rules.transport_mode(term, mode, "DE", "US")
         assert err.value.field == "mode"
 
 
 def test_default_mode_of_any_mode_terms_is_road_in_the_eu_and_air_beyond():
-    assert domain.transport_mode("DAP", None, "DE", "FR") == "road"
-    assert domain.transport_mode("EXW", None, "DE", "DE") == "road"
-    assert domain.transport_mode("CPT", None, "DE", "US") == "air"
-    assert domain.transport_mode("DDP", "courier", "DE", "US") == "courier"
+    assert rules.transport_mode("DAP", None, "DE", "FR") == "road"
+    assert rules.transport_mode("EXW", None, "DE", "DE") == "road"
+    assert rules.transport_mode("CPT", None, "DE", "US") == "air"
+    assert rules.transport_mode("DDP", "courier", "DE", "US") == "courier"
 
 
 # -- insurance and totals ----------------------------------------------------------------------------
@@ -152,45 +153,45 @@ def test_default_mode_of_any_mode_terms_is_road_in_the_eu_and_air_beyond():
 
 def test_insurance_covers_110_percent_of_goods_and_freight():
     # (1000 + 200) × 1.10 × 0.3 % = 3.96
-    assert domain.insurance_premium(Decimal("1000"), Decimal("200"), Decimal("0.003"), "EUR") == Decimal("3.96")
-    assert domain.insurance_premium(Decimal("333.33"), Decimal("0"), Decimal("0.003"), "EUR") == Decimal("1.10")
+    assert rules.insurance_premium(Decimal("1000"), Decimal("200"), Decimal("0.003"), "EUR") == Decimal("3.96")
+    assert rules.insurance_premium(Decimal("333.33"), Decimal("0"), Decimal("0.003"), "EUR") == Decimal("1.10")
 
 
 def test_totals_per_term():
     rate = Decimal("0.003")
-    cif = domain.quote_totals("CIF", Decimal("1000.00"), Decimal("200.00"), rate, "EUR")
+    cif = rules.quote_totals("CIF", Decimal("1000.00"), Decimal("200.00"), rate, "EUR")
     assert (cif.freight, cif.insurance, cif.total) == (Decimal("200.00"), Decimal("3.96"), Decimal("1203.96"))
-    dap = domain.quote_totals("DAP", Decimal("1000.00"), Decimal("200.00"), rate, "EUR")
+    dap = rules.quote_totals("DAP", Decimal("1000.00"), Decimal("200.00"), rate, "EUR")
     assert (dap.insurance, dap.total) == (None, Decimal("1200.00"))
-    fob = domain.quote_totals("FOB", Decimal("1000.00"), None, rate, "EUR")
+    fob = rules.quote_totals("FOB", Decimal("1000.00"), None, rate, "EUR")
     assert (fob.freight, fob.insurance, fob.total) == (None, None, Decimal("1000.00"))
     with pytest.raises(ValueError):
-        domain.quote_totals("CPT", Decimal("1"), None, rate, "EUR")
+        rules.quote_totals("CPT", Decimal("1"), None, rate, "EUR")
 
 
 # -- VAT ids and currencies --------------------------------------------------------------------------
 
 
 def test_eu_vat_ids_are_checked_and_must_belong_to_the_buyer_country():
-    assert domain.vat_id_check("DE 136 695 976", "DE") == ("DE136695976", True)
-    assert domain.vat_id_check("EL094259216", "GR") == ("EL094259216", True)
+    assert rules.vat_id_check("DE 136 695 976", "DE") == ("DE136695976", True)
+    assert rules.vat_id_check("EL094259216", "GR") == ("EL094259216", True)
     for vat_id, country in [("DE136695977", "DE"), ("DE13669597", "DE"), ("DE136695976", "FR"), ("hello", "AT")]:
         with pytest.raises(Invalid) as err:
-            domain.vat_id_check(vat_id, country)
+            rules.vat_id_check(vat_id, country)
         assert err.value.field == "vat_id"
 
 
 def test_non_eu_vat_ids_use_the_country_module_or_are_kept_unverified():
-    assert domain.vat_id_check("GB 980 7806 84", "GB") == ("980780684", True)
+    assert rules.vat_id_check("GB 980 7806 84", "GB") == ("980780684", True)
     with pytest.raises(Invalid):
-        domain.vat_id_check("GB980780685", "GB")
-    assert domain.vat_id_check("12-3456789", "US") == ("12-3456789", False)
+        rules.vat_id_check("GB980780685", "GB")
+    assert rules.vat_id_check("12-3456789", "US") == ("12-3456789", False)
 
 
 def test_account_currency_follows_the_country_when_the_ecb_quotes_it():
-    assert domain.currency_for_country("US", "EUR") == "USD"
-    assert domain.currency_for_country("AT", "EUR") == "EUR"
-    assert domain.currency_for_country("AR", "EUR") == "EUR", "no ECB rate for ARS: base currency"
+    assert rules.currency_for_country("US", "EUR") == "USD"
+    assert rules.currency_for_country("AT", "EUR") == "EUR"
+    assert rules.currency_for_country("AR", "EUR") == "EUR", "no ECB rate for ARS: base currency"
 
 
 # -- request field rules ---------------------------------------------------------------------------
@@ -238,12 +239,12 @@ def test_product_rules():
 
 
 def test_price_tiers_are_in_the_product_currency_and_unique():
-    domain.check_price_tiers("EUR", [(10, "EUR"), (100, "EUR")])
+    rules.check_price_tiers("EUR", [(10, "EUR"), (100, "EUR")])
     with pytest.raises(Invalid) as err:
-        domain.check_price_tiers("EUR", [(10, "EUR"), (100, "USD")])
+        rules.check_price_tiers("EUR", [(10, "EUR"), (100, "USD")])
     assert err.value.field == "price_tiers.1.unit_price.currency"
     with pytest.raises(Invalid) as err:
-        domain.check_price_tiers("EUR", [(10, "EUR"), (10, "EUR")])
+        rules.check_price_tiers("EUR", [(10, "EUR"), (10, "EUR")])
     assert err.value.field == "price_tiers.1.min_quantity"
 
 
@@ -319,15 +320,15 @@ def test_terminal_orders_ignore_events_but_payment_is_recorded(terminal):
 
 def test_cancel_before_shipping_only():
     for status in ("placed", "on_hold", "backordered", "confirmed", "ready_to_ship"):
-        step = domain.cancel(OrderState(status), None)
+        step = rules.cancel(OrderState(status), None)
         assert (step.previous, step.status) == (status, "cancelled")
     for status in ("shipped", "delivered", "completed", "rejected", "cancelled"):
         with pytest.raises(Conflict):
-            domain.cancel(OrderState(status), "too late")
+            rules.cancel(OrderState(status), "too late")
 
 
 def test_ids_sort_by_creation():
-    first = domain.new_id("ord")
+    first = ids.new_id("ord")
     time.sleep(0.002)
-    assert first < domain.new_id("ord")
-    assert len({domain.new_id("ord") for _ in range(100)}) == 100
+    assert first < ids.new_id("ord")
+    assert len({ids.new_id("ord") for _ in range(100)}) == 100

@@ -1,5 +1,6 @@
-"""Alembic environment of the compliance database: the shared logic is in hanse.migrate."""
+"""Alembic environment of the compliance database: the shared logic is in hanse.migrations."""
 
-from hanse.migrate import run_environment
+from hanse.migrations import run_environment
+from services.compliance.models import Model
 
-run_environment("compliance")
+run_environment("compliance", Model.metadata)

@@ -1,5 +1,6 @@
-"""Alembic environment of the finance database: the shared logic is in hanse.migrate."""
+"""Alembic environment of the finance database: the shared logic is in hanse.migrations."""
 
-from hanse.migrate import run_environment
+from hanse.migrations import run_environment
+from services.finance.models import Model
 
-run_environment("finance")
+run_environment("finance", Model.metadata)

@@ -1,5 +1,6 @@
-"""Alembic environment of the logistics database: the shared logic is in hanse.migrate."""
+"""Alembic environment of the logistics database: the shared logic is in hanse.migrations."""
 
-from hanse.migrate import run_environment
+from hanse.migrations import run_environment
+from services.logistics.models import Model
 
-run_environment("logistics")
+run_environment("logistics", Model.metadata)

@@ -1,5 +1,6 @@
-"""Alembic environment of the marketing database: the shared logic is in hanse.migrate."""
+"""Alembic environment of the marketing database: the shared logic is in hanse.migrations."""
 
-from hanse.migrate import run_environment
+from hanse.migrations import run_environment
+from services.marketing.models import Model
 
-run_environment("marketing")
+run_environment("marketing", Model.metadata)

@@ -1,5 +1,6 @@
-"""Alembic environment of the sales database: the shared logic is in hanse.migrate."""
+"""Alembic environment of the sales database: the shared logic is in hanse.migrations."""
 
-from hanse.migrate import run_environment
+from hanse.migrations import run_environment
+from services.sales.models import Model
 
-run_environment("sales")
+run_environment("sales", Model.metadata)

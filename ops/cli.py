@@ -8,10 +8,19 @@ import logging
 import os
 import sys
 
-from hanse.settings import get_settings
-from hanse.topology import DEPARTMENTS, app_path, service_port
+from hanse.settings import Settings, get_settings
+from services import DEPARTMENTS, service_port
 
 PROCESSES = (*DEPARTMENTS, "gateway")
+
+
+def platform_topics(settings: Settings) -> list[str]:
+    """Every topic the platform uses: each process's event, dead-letter and retry topic."""
+    return settings.topics_for(PROCESSES)
+
+
+def app_path(name: str) -> str:
+    return "gateway.app:app" if name == "gateway" else f"services.{name}.app:app"
 
 
 def _configure_logging(level: str = "INFO") -> None:
@@ -40,6 +49,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=15,
+        # Explicit, and longer than the gateway's upstream pool keeps an idle connection, so the
+        # gateway never sends a request on a connection this server is closing (HANSE_KEEP_ALIVE_SECONDS).
+        timeout_keep_alive=settings.keep_alive_seconds,
         lifespan="on",
         # The gateway is the edge: it believes X-Forwarded-For only from proxies named in
         # FORWARDED_ALLOW_IPS (a load balancer), else any local client could pick its own address.
@@ -49,20 +61,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_broker(args: argparse.Namespace) -> int:
-    from hanse.broker import run_embedded_broker
+    from ops.broker import run_embedded_broker
 
     settings = get_settings()
-    return asyncio.run(run_embedded_broker(args.port, settings.all_topics(), settings.topic_partitions))
+    return asyncio.run(run_embedded_broker(args.port, platform_topics(settings), settings.topic_partitions))
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from hanse.broker import ensure_topics
+
+    settings = get_settings()
+    created = asyncio.run(
+        ensure_topics(settings.kafka_bootstrap_servers, platform_topics(settings), settings.topic_partitions)
+    )
+    print("topics created:", ", ".join(created) or "none (all existed)")
+    return 0
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    from hanse.dev import run_dev
+    from ops.dev import run_dev
 
     return asyncio.run(run_dev())
 
 
 def cmd_dlq(args: argparse.Namespace) -> int:
-    from hanse import dlq
+    from ops import dlq
 
     settings = get_settings()
     if args.action == "list":
@@ -71,7 +94,7 @@ def cmd_dlq(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from hanse import migrate
+    from ops import migrate
 
     if args.autogenerate:
         if args.target == "all" or not args.message:
@@ -95,13 +118,13 @@ def cmd_asyncapi(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from hanse.demo import run_demo
+    from ops.demo import run_demo
 
     return asyncio.run(run_demo(args.gateway))
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
-    from hanse.reconcile import run_reconcile
+    from ops.reconcile import run_reconcile
 
     return asyncio.run(run_reconcile(args.gateway, settle=args.settle))
 
@@ -128,6 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
     broker = sub.add_parser("broker", help="run the embedded Kafka-compatible broker (tansu)")
     broker.add_argument("--port", type=int, default=int(os.environ.get("HANSE_BROKER_PORT", "9092")))
     broker.set_defaults(func=cmd_broker)
+
+    topics = sub.add_parser(
+        "topics", help="create every department, dead-letter and retry topic on KAFKA_BOOTSTRAP_SERVERS"
+    )
+    topics.set_defaults(func=cmd_topics)
 
     dev = sub.add_parser("dev", help="run broker, five services and gateway; restart what dies")
     dev.set_defaults(func=cmd_dev)

@@ -1,16 +1,15 @@
-"""Alembic migrations per service: `hanse migrate`, the schema check at startup, and every env.py's body.
+"""Alembic per service: every env.py's body, applying migrations, and the schema check at startup.
 
 Each department and the gateway keep an Alembic environment in `<package>/migrations/` whose
 target is that service's own metadata (its tables plus the kernel's outbox, inbox and
-idempotency_key). The environments share this module, so env.py is two lines everywhere.
+idempotency_key). The environments share this module, so env.py is three lines everywhere.
+`ops/migrate.py` (the `hanse migrate` command) finds a service's folder by its name.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +23,6 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from hanse import db as dbmod
 from hanse.settings import Settings, get_settings
-from hanse.topology import DEPARTMENTS
-
-SERVICES: tuple[str, ...] = (*DEPARTMENTS, "gateway")
 
 log = logging.getLogger("hanse.migrate")
 logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
@@ -36,25 +32,10 @@ class SchemaNotMigrated(RuntimeError):
     """The database is not at the revision this release expects."""
 
 
-def package_of(name: str) -> str:
-    if name not in SERVICES:
-        raise ValueError(f"unknown service {name!r}; expected one of {', '.join(SERVICES)}")
-    return "gateway" if name == "gateway" else f"services.{name}"
-
-
-def migrations_dir(name: str) -> Path:
-    module = importlib.import_module(package_of(name))
-    return Path(module.__file__).resolve().parent / "migrations"
-
-
-def metadata_of(name: str) -> MetaData:
-    return importlib.import_module(f"{package_of(name)}.models").Model.metadata
-
-
-def alembic_config(name: str, url: str | None = None) -> Config:
+def alembic_config(service: str, script_location: Path, url: str | None = None) -> Config:
     """An Alembic config for one service, built in code (no alembic.ini needed at run time)."""
     config = Config()
-    config.set_main_option("script_location", str(migrations_dir(name)))
+    config.set_main_option("script_location", str(script_location))
     config.set_main_option("file_template", "%%(year)d%%(month).2d%%(day).2d_%%(rev)s_%%(slug)s")
     # New revisions come out formatted and lint-clean, like the rest of the code.
     hooks = (
@@ -67,14 +48,16 @@ def alembic_config(name: str, url: str | None = None) -> Config:
         config.set_section_option("post_write_hooks", f"{hook}.type", "module")
         config.set_section_option("post_write_hooks", f"{hook}.module", "ruff")
         config.set_section_option("post_write_hooks", f"{hook}.options", f"{options} REVISION_SCRIPT_FILENAME")
-    config.attributes["service"] = name
+    config.attributes["service"] = service
     if url:
         config.attributes["url"] = url
     return config
 
 
-def script_heads(name: str) -> set[str]:
-    return set(ScriptDirectory.from_config(alembic_config(name)).get_heads())
+def script_heads(script_location: Path) -> set[str]:
+    config = Config()
+    config.set_main_option("script_location", str(script_location))
+    return set(ScriptDirectory.from_config(config).get_heads())
 
 
 # -- env.py ----------------------------------------------------------------------------------------
@@ -104,10 +87,10 @@ def _skip_empty_revisions(context: Any, revision: Any, directives: list[Any]) ->
         log.warning("models and migrations agree: no revision written")
 
 
-def configure_options(name: str) -> dict[str, Any]:
+def configure_options(metadata: MetaData) -> dict[str, Any]:
     """The options every environment (and the drift test) hands to Alembic."""
     return {
-        "target_metadata": metadata_of(name),
+        "target_metadata": metadata,
         "render_as_batch": True,  # SQLite cannot ALTER most things; batch mode copies the table
         "compare_type": True,
         "compare_server_default": False,
@@ -116,12 +99,12 @@ def configure_options(name: str) -> dict[str, Any]:
     }
 
 
-def run_environment(name: str) -> None:
+def run_environment(name: str, metadata: MetaData) -> None:
     """Body of services/<dept>/migrations/env.py (and the gateway's)."""
     from alembic import context
 
     config = context.config
-    options = configure_options(name)
+    options = configure_options(metadata)
     connection: Connection | None = config.attributes.get("connection")
     if connection is not None:
         _run(context, connection, options)
@@ -154,11 +137,11 @@ async def _run_async(context: Any, url: str, options: dict[str, Any]) -> None:
 # -- applying and checking -------------------------------------------------------------------------
 
 
-async def upgrade(name: str, url: str, revision: str = "head") -> None:
+async def upgrade(name: str, script_location: Path, url: str, revision: str = "head") -> None:
     """Bring one service database to `revision` (creating the PostgreSQL database if missing)."""
     if dbmod.is_postgres(url):
         await dbmod.ensure_postgres_database(url)
-    config = alembic_config(name, url)
+    config = alembic_config(name, script_location, url)
     engine = create_async_engine(url)
     try:
         async with engine.begin() as conn:
@@ -181,9 +164,9 @@ async def current_revisions(url: str) -> set[str]:
         await engine.dispose()
 
 
-async def check_schema(name: str, url: str) -> None:
+async def check_schema(name: str, script_location: Path, url: str) -> None:
     """Refuse a database that is empty or not at this release's head revision."""
-    heads = script_heads(name)
+    heads = script_heads(script_location)
     current = await current_revisions(url)
     if current != heads:
         at = ", ".join(sorted(current)) or "none (the database was never migrated)"
@@ -193,60 +176,13 @@ async def check_schema(name: str, url: str) -> None:
         )
 
 
-async def prepare_database(database: dbmod.Database, name: str, settings: Settings) -> None:
+async def prepare_database(database: dbmod.Database, name: str, script_location: Path, settings: Settings) -> None:
     """At startup: in prod the schema must already be migrated; dev and test create missing tables."""
     if settings.env == "prod":
         try:
-            await check_schema(name, database.url)
+            await check_schema(name, script_location, database.url)
         except SchemaNotMigrated as exc:
             log.error("refusing to start: %s", exc)
             raise
         return
     await database.create_all()
-
-
-async def autogenerate(name: str, message: str) -> Path | None:
-    """Write a new revision with what the models have and the migrations do not."""
-    with tempfile.TemporaryDirectory() as scratch:
-        url = f"sqlite+aiosqlite:///{Path(scratch) / 'scratch.db'}"
-        await upgrade(name, url)
-        config = alembic_config(name, url)
-        config.attributes["autogenerate"] = True
-        engine = create_async_engine(url)
-        try:
-            async with engine.begin() as conn:
-
-                def run(sync: Connection) -> Any:
-                    config.attributes["connection"] = sync
-                    return command.revision(config, message=message, autogenerate=True)
-
-                script = await conn.run_sync(run)
-        finally:
-            await engine.dispose()
-    return Path(script.path) if script is not None else None
-
-
-def migrate_urls(target: str, settings: Settings) -> dict[str, str]:
-    """Which databases `hanse migrate <target>` touches."""
-    names = SERVICES if target == "all" else (target,)
-    for name in names:
-        package_of(name)
-    if target == "all" and settings.database_url and settings.db != "postgres":
-        raise ValueError(
-            "DATABASE_URL names one service's database; for `hanse migrate all` set HANSE_DB=postgres "
-            "(and HANSE_POSTGRES_BASE) or unset DATABASE_URL to migrate the SQLite files"
-        )
-    if target == "all" and settings.db == "postgres":
-        return {name: settings.postgres_url_for(name) for name in names}
-    return {name: settings.database_url_for(name) for name in names}
-
-
-async def migrate(target: str, settings: Settings | None = None) -> dict[str, str]:
-    """Upgrade every database named by target to head; returns service -> revision reached."""
-    settings = settings or get_settings()
-    reached = {}
-    for name, url in migrate_urls(target, settings).items():
-        await upgrade(name, url)
-        reached[name] = ", ".join(sorted(await current_revisions(url)))
-        log.info("%s migrated to %s (%s)", name, reached[name], url.split("@")[-1])
-    return reached

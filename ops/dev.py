@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from hanse.broker import die_with_parent, port_open
 from hanse.settings import Settings, get_settings
-from hanse.topology import DEPARTMENTS, service_port
+from ops.broker import die_with_parent, port_open
+from services import DEPARTMENTS, service_port
 
 COLOURS = {"broker": 90, "marketing": 35, "sales": 34, "compliance": 33, "finance": 32, "logistics": 36, "gateway": 1}
 
@@ -144,7 +144,7 @@ def plan(settings: Settings, env: dict[str, str]) -> tuple[list[Child], str, boo
         children.append(
             Child(
                 "broker",
-                [python, "-m", "hanse.cli", "broker", "--port", str(broker_port)],
+                [python, "-m", "ops.cli", "broker", "--port", str(broker_port)],
                 {**base_env, "HANSE_BROKER_ADDR": bootstrap},
             )
         )
@@ -160,7 +160,7 @@ def plan(settings: Settings, env: dict[str, str]) -> tuple[list[Child], str, boo
         else:
             child_env.pop("DATABASE_URL", None)
         children.append(
-            Child(name, [python, "-m", "hanse.cli", "serve", name], child_env, url=f"http://127.0.0.1:{port}")
+            Child(name, [python, "-m", "ops.cli", "serve", name], child_env, url=f"http://127.0.0.1:{port}")
         )
     gateway_env = {**base_env, "HANSE_SERVICE": "gateway"}
     if use_postgres:
@@ -170,7 +170,7 @@ def plan(settings: Settings, env: dict[str, str]) -> tuple[list[Child], str, boo
     children.append(
         Child(
             "gateway",
-            [python, "-m", "hanse.cli", "serve", "gateway"],
+            [python, "-m", "ops.cli", "serve", "gateway"],
             gateway_env,
             url=f"http://127.0.0.1:{settings.gateway_port}",
         )

@@ -221,7 +221,7 @@ def print_result(result: Result, out: TextIO) -> None:
 
 async def run_reconcile(gateway: str, settle: float = 0.0, out: TextIO = sys.stdout) -> int:
     """The command: 0 when every order is consistent, 1 with discrepancies, 2 when it cannot check."""
-    from hanse.demo import CannotStart, admin_login
+    from ops.demo import CannotStart, admin_login
 
     try:
         user, password = admin_login()

@@ -1,0 +1,46 @@
+"""Compliance's own settings (HANSE_EMBARGOED_COUNTRIES, HANSE_SCREENING_THRESHOLD, HANSE_SANCTIONS_CSV)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hanse.uow import UnitOfWork
+from hanse.validators import is_country
+
+SAMPLE_SANCTIONS = Path(__file__).parent / "data" / "sanctions_sample.csv"
+
+
+class ComplianceConfig(BaseSettings):
+    """Compliance knobs: HANSE_EMBARGOED_COUNTRIES, HANSE_SCREENING_THRESHOLD, HANSE_SANCTIONS_CSV."""
+
+    model_config = SettingsConfigDict(env_prefix="HANSE_", extra="ignore")
+
+    # A comma-separated string in the environment ("KP,IR,SY,CU"); parsed by embargoed().
+    embargoed_countries: str = "KP,IR,SY,CU"
+    screening_threshold: float = Field(88.0, ge=0, le=100)
+    # A targets.simple.csv loaded at startup when the sanctions table is empty (default: the sample).
+    sanctions_csv: Path | None = None
+
+    @field_validator("embargoed_countries")
+    @classmethod
+    def _countries(cls, value: str) -> str:
+        codes = [c.strip().upper() for c in value.split(",") if c.strip()]
+        bad = [c for c in codes if not is_country(c)]
+        if bad:
+            raise ValueError(f"not ISO 3166 alpha-2 country codes: {', '.join(bad)}")
+        return ",".join(codes)
+
+    def embargoed(self) -> frozenset[str]:
+        return frozenset(c for c in self.embargoed_countries.split(",") if c)
+
+    def sanctions_file(self, env: str) -> Path | None:
+        """The file to fill an empty sanctions table from; prod ships no fictitious sample."""
+        if self.sanctions_csv is None and env == "prod":
+            return None
+        return self.sanctions_csv or SAMPLE_SANCTIONS
+
+
+UoW = UnitOfWork[ComplianceConfig]

@@ -1,0 +1,296 @@
+"""Finance rules without I/O: VAT, DDP duty and import VAT, invoice figures, numbering, payments."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from stdnum.eu import vat as eu_vat
+
+from hanse.errors import Conflict, Invalid
+from hanse.money import Money, round_money
+from hanse.validators import check_minor_unit, is_country, positive_amount
+from services.sales.contract import OrderTerms
+
+DATA = Path(__file__).parent.parent / "data"
+SERIES = {"proforma": "PF", "commercial": "INV", "credit_note": "CN"}
+ZERO = Decimal(0)
+
+
+# -- rate tables ---------------------------------------------------------------------------------------
+
+
+def _load(name: str) -> dict[str, Any]:
+    return json.loads((DATA / name).read_text())
+
+
+_VAT = _load("vat_rates.json")
+_DUTY = _load("duty_rates.json")
+
+EU_VAT_RATES: dict[str, Decimal] = {c: Decimal(r) for c, r in _VAT["eu_standard"].items()}
+NON_EU_VAT_RATES: dict[str, Decimal] = {c: Decimal(r) for c, r in _VAT["non_eu_standard"].items()}
+NON_EU_DEFAULT_VAT = Decimal(_VAT["non_eu_default"])
+EU_MEMBERS = frozenset(EU_VAT_RATES)
+DEFAULT_DUTY = Decimal(_DUTY["default"])
+DUTY_RATES: dict[str, tuple[Decimal, dict[str, Decimal]]] = {
+    dest: (Decimal(entry["default"]), {ch: Decimal(r) for ch, r in entry["chapters"].items()})
+    for dest, entry in _DUTY["destinations"].items()
+}
+
+
+def is_eu(country: str) -> bool:
+    return country.upper() in EU_MEMBERS
+
+
+def standard_vat_rate(country: str) -> Decimal:
+    """The standard VAT/GST rate of a country: EU table, the non-EU table, else the default."""
+    country = country.upper()
+    if country in EU_VAT_RATES:
+        return EU_VAT_RATES[country]
+    return NON_EU_VAT_RATES.get(country, NON_EU_DEFAULT_VAT)
+
+
+def duty_rate(destination: str, hs_code: str) -> Decimal:
+    """Import duty rate for goods of `hs_code` (its chapter: the first two digits) entering `destination`."""
+    destination = destination.upper()
+    key = "EU" if destination in EU_MEMBERS else destination
+    if key not in DUTY_RATES:
+        return DEFAULT_DUTY
+    default, chapters = DUTY_RATES[key]
+    return chapters.get(hs_code.strip()[:2], default)
+
+
+# -- VAT -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VatDecision:
+    treatment: str  # domestic | reverse_charge | eu_b2c_destination | export_zero_rated
+    rate: Decimal
+    note: str | None = None
+
+
+def vat_id_country(vat_id: str) -> str:
+    prefix = eu_vat.compact(vat_id)[:2].upper()
+    return "GR" if prefix == "EL" else prefix
+
+
+def usable_vat_id(vat_id: str | None, vat_id_valid: bool, seller_country: str) -> bool:
+    """Reverse charge needs a VAT id sales validated, that is well-formed, of another EU member."""
+    if not vat_id or not vat_id_valid:
+        return False
+    try:
+        if not eu_vat.is_valid(vat_id):
+            return False
+        country = vat_id_country(vat_id)
+    except Exception:  # stdnum raises on odd input; an odd id is simply not usable
+        return False
+    return country in EU_MEMBERS and country != seller_country.upper()
+
+
+def decide_vat(
+    seller_country: str,
+    buyer_country: str,
+    destination_country: str,
+    vat_id: str | None = None,
+    vat_id_valid: bool = False,
+) -> VatDecision:
+    """Which VAT applies to a sale of goods (PRODUCT.md): domestic, reverse charge, B2C destination, export.
+
+    The destination (where the goods go) decides whether it is an export: goods leaving the EU
+    are zero-rated whoever the buyer is; goods staying in the seller's country are a domestic sale.
+    """
+    seller, buyer, dest = seller_country.upper(), buyer_country.upper(), destination_country.upper()
+    home = VatDecision("domestic", standard_vat_rate(seller))
+    if not is_eu(seller):
+        # A seller outside the EU: its own VAT at home, everything else leaves the country.
+        if dest == seller:
+            return home
+        return VatDecision("export_zero_rated", ZERO, f"Zero-rated export from {seller} to {dest}.")
+    if not is_eu(dest):
+        return VatDecision(
+            "export_zero_rated",
+            ZERO,
+            f"Zero-rated export of goods to {dest} (Art. 146 Directive 2006/112/EC).",
+        )
+    if dest == seller or buyer == seller:
+        return home
+    if is_eu(buyer) and usable_vat_id(vat_id, vat_id_valid, seller):
+        return VatDecision(
+            "reverse_charge",
+            ZERO,
+            f"Reverse charge: VAT to be accounted for by the recipient, VAT id {eu_vat.compact(vat_id or '')} "
+            "(Art. 196 Directive 2006/112/EC).",
+        )
+    rate = standard_vat_rate(dest)
+    return VatDecision(
+        "eu_b2c_destination", rate, f"VAT at the standard rate of {dest} ({(rate * 100).normalize():f} %)."
+    )
+
+
+# -- import charges (DDP) and the invoice figures --------------------------------------------------
+
+
+def crosses_customs_border(seller_country: str, destination_country: str) -> bool:
+    """Goods pay import duty and import VAT unless they stay home or move inside the EU customs union."""
+    seller, dest = seller_country.upper(), destination_country.upper()
+    return seller != dest and not (is_eu(seller) and is_eu(dest))
+
+
+@dataclass(frozen=True)
+class ImportCharges:
+    customs_value: Decimal
+    customs_duty: Decimal
+    import_vat_rate: Decimal
+    import_vat: Decimal
+    line_duty_rates: tuple[Decimal, ...]
+
+    @property
+    def total(self) -> Decimal:
+        return self.customs_duty + self.import_vat
+
+
+def import_charges(order: OrderTerms, seller_country: str) -> ImportCharges | None:
+    """Duty and import VAT the seller bears under DDP, or None when there are none to bear.
+
+    Customs value = goods + freight + insurance; freight and insurance are apportioned to the
+    lines by value, so each line pays the duty rate of its own HS chapter.
+    """
+    if order.incoterm.upper() != "DDP" or not crosses_customs_border(seller_country, order.destination_country):
+        return None
+    cur = order.currency.upper()
+    dest = order.destination_country
+    customs_value = order.total.amount
+    amounts = [line.amount for line in order.lines]
+    goods = sum(amounts, ZERO)
+    rates = tuple(duty_rate(dest, line.hs_code) for line in order.lines)
+    if goods > 0:
+        duty = sum((rate * customs_value * amount / goods for rate, amount in zip(rates, amounts, strict=True)), ZERO)
+    else:
+        duty = duty_rate(dest, "") * customs_value
+    customs_duty = round_money(duty, cur)
+    import_vat_rate = standard_vat_rate(dest)
+    import_vat = round_money((customs_value + customs_duty) * import_vat_rate, cur)
+    return ImportCharges(customs_value, customs_duty, import_vat_rate, import_vat, rates)
+
+
+@dataclass(frozen=True)
+class InvoiceFigures:
+    currency: str
+    goods: Decimal
+    freight: Decimal
+    insurance: Decimal
+    subtotal: Decimal
+    vat: VatDecision
+    tax: Decimal
+    imports: ImportCharges | None
+    duty: Decimal
+    total: Decimal
+    lines: list[dict[str, Any]]
+
+
+def price_invoice(order: OrderTerms, seller_country: str) -> InvoiceFigures:
+    """The invoice of an order: subtotal (goods + freight + insurance), tax, duty, total, per currency."""
+    cur = order.currency.upper()
+    moneys = {"total": order.total, "subtotal": order.subtotal, "freight": order.freight, "insurance": order.insurance}
+    for name, money in moneys.items():
+        if money is not None and money.currency != cur:
+            raise ValueError(f"order {name} is in {money.currency}, the order in {order.currency}")
+    for name, country in (("buyer_country", order.buyer_country), ("destination_country", order.destination_country)):
+        if not is_country(country.upper()):
+            raise ValueError(f"{name} {country!r} is not an ISO 3166 alpha-2 code")
+    freight = round_money(order.freight.amount, cur) if order.freight else ZERO
+    insurance = round_money(order.insurance.amount, cur) if order.insurance else ZERO
+    subtotal = round_money(order.total.amount, cur)
+    vat = decide_vat(seller_country, order.buyer_country, order.destination_country, order.vat_id, order.vat_id_valid)
+    tax = round_money(subtotal * vat.rate, cur)
+    imports = import_charges(order, seller_country)
+    duty = imports.total if imports else ZERO
+    lines = [
+        {
+            "sku": line.sku,
+            "name": line.name,
+            "quantity": line.quantity,
+            "unit_price": str(line.unit_price),
+            "amount": str(round_money(line.amount, cur)),
+            "hs_code": line.hs_code,
+            "origin_country": line.origin_country,
+        }
+        for line in order.lines
+    ]
+    return InvoiceFigures(
+        currency=cur,
+        goods=round_money(order.subtotal.amount, cur),
+        freight=freight,
+        insurance=insurance,
+        subtotal=subtotal,
+        vat=vat,
+        tax=tax,
+        imports=imports,
+        duty=duty,
+        total=subtotal + tax + duty,
+        lines=lines,
+    )
+
+
+def credit_note_figures(
+    subtotal: Decimal, tax: Decimal, duty: Decimal, total: Decimal, refund: Decimal, currency: str
+) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+    """Negative (subtotal, tax, duty, total) crediting `refund` of an invoice, split in its proportions.
+
+    A fully paid invoice is credited exactly; a part payment is split pro rata, the tax taking
+    the rounding so the parts always add up to the refund.
+    """
+    if total <= 0 or refund <= 0:
+        return ZERO, ZERO, ZERO, ZERO
+    if refund >= total:
+        return -subtotal, -tax, -duty, -total
+    share_subtotal = round_money(subtotal * refund / total, currency)
+    share_duty = round_money(duty * refund / total, currency)
+    share_tax = refund - share_subtotal - share_duty
+    return -share_subtotal, -share_tax, -share_duty, -refund
+
+
+def due_date(issued_on: date, payment_terms: str) -> date:
+    """prepaid: due on issue; net_30: thirty days later."""
+    if payment_terms == "net_30":
+        return issued_on + timedelta(days=30)
+    return issued_on
+
+
+def format_number(series: str, year: int, sequence: int) -> str:
+    return f"{series}-{year}-{sequence:06d}"
+
+
+def open_amount(kind: str, status: str, total: Decimal, paid: Decimal) -> Decimal:
+    """What is still to be collected; a credit note's (negative) total is what is owed to the buyer."""
+    if status != "issued":
+        return ZERO
+    if kind == "credit_note":
+        return total
+    return total - paid
+
+
+def check_payment(kind: str, status: str, currency: str, open_now: Decimal, amount: Money) -> None:
+    """A payment must be in the invoice currency, positive, in minor units, and no more than is open."""
+    if kind == "credit_note":
+        raise Conflict("a credit note is refunded to the buyer, not paid", field="invoice_id")
+    if status != "issued":
+        raise Conflict(f"the invoice is {status} and takes no payments", field="invoice_id", status_now=status)
+    if amount.currency != currency:
+        raise Invalid(f"the invoice is in {currency}, the payment in {amount.currency}", field="amount.currency")
+    if amount.amount > open_now:
+        raise Invalid(f"{amount.amount} is more than the open amount {open_now} {currency}", field="amount.amount")
+
+
+def check_amount(amount: Money) -> None:
+    """Input rules needing no database: the kernel's money rules, reported on `amount.amount`."""
+    try:
+        positive_amount(amount.amount)
+        check_minor_unit(amount.amount, amount.currency)
+    except ValueError as exc:
+        raise Invalid(str(exc), field="amount.amount") from None

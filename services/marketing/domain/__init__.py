@@ -1,0 +1,1 @@
+"""The marketing department's business: lead life cycle, campaigns and their attribution."""

@@ -1,0 +1,1 @@
+"""The sales domain: pure rules, and the transactions on the catalogue, accounts, quotes and orders."""

@@ -1,0 +1,127 @@
+"""Orders: placed once from an accepted quote, moved along by other departments' events, cancelled by sales.
+
+Every event about an order carries the order id as its correlation id: the order is the business flow.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from hanse.errors import Conflict, NotFound, PermanentEventError
+from hanse.events import utcnow
+from hanse.ids import new_id
+from services.sales import views
+from services.sales.config import UoW
+from services.sales.domain.quotes import quote_lines
+from services.sales.domain.rules import OrderState, Signal, Transition, advance, cancel
+from services.sales.models import Account, Amounts, LineBase, OrderHistory, OrderLineRow, Quote, SalesOrder, TradeTerms
+
+log = logging.getLogger("services.sales")
+
+
+async def accept_quote(uow: UoW, quote_id: str) -> SalesOrder:
+    """Place the order of a quote, once: the quote row is locked, and orders.quote_id is unique."""
+    session = uow.session
+    quote = (await session.exec(select(Quote).where(Quote.id == quote_id).with_for_update())).one_or_none()
+    if quote is None:
+        raise NotFound(f"no quote {quote_id}", field="quote_id")
+    if quote.status == "accepted" or quote.order_id is not None:
+        raise Conflict(f"quote {quote_id} was accepted already (order {quote.order_id})", order_id=quote.order_id)
+    now = utcnow()
+    if quote.valid_until <= now:
+        raise Conflict(f"quote {quote_id} expired at {quote.valid_until.isoformat()}", field="valid_until")
+    account = await session.get(Account, quote.account_id)
+    if account is None:  # pragma: no cover - quotes reference accounts by foreign key
+        raise NotFound(f"no account {quote.account_id}", field="account_id")
+    lines = (await quote_lines(session, [quote.id]))[quote.id]
+    order = SalesOrder(
+        **quote.model_dump(include=set(TradeTerms.model_fields) | set(Amounts.model_fields)),
+        id=new_id("ord"),
+        quote_id=quote.id,
+        status="placed",
+        payment_terms=account.payment_terms,
+        placed_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(order)
+    await session.flush()
+    order_lines = [OrderLineRow(**ln.model_dump(include=set(LineBase.model_fields)), order_id=order.id) for ln in lines]
+    session.add_all(order_lines)
+    quote.status, quote.order_id = "accepted", order.id
+    session.add(OrderHistory(order_id=order.id, status="placed", reason=f"quote {quote.id} accepted", at=now))
+    await uow.publish(views.order_placed(order, order_lines, account), correlation_id=order.id)
+    await uow.publish(views.status_changed(order, "placed", None, "quote accepted"), correlation_id=order.id)
+    return order
+
+
+async def locked_order(session: AsyncSession, order_id: str) -> SalesOrder | None:
+    query = select(SalesOrder).where(SalesOrder.id == order_id).with_for_update()
+    return (await session.exec(query)).one_or_none()
+
+
+async def order_parts(
+    session: AsyncSession, order_ids: Sequence[str]
+) -> tuple[dict[str, list[OrderLineRow]], dict[str, list[OrderHistory]]]:
+    """The lines and the history of these orders, each in order."""
+    lines: dict[str, list[OrderLineRow]] = {oid: [] for oid in order_ids}
+    history: dict[str, list[OrderHistory]] = {oid: [] for oid in order_ids}
+    if order_ids:
+        ids = list(order_ids)
+        for ln in await session.exec(
+            select(OrderLineRow).where(OrderLineRow.order_id.in_(ids)).order_by(OrderLineRow.line_no)
+        ):
+            lines[ln.order_id].append(ln)
+        for h in await session.exec(
+            select(OrderHistory).where(OrderHistory.order_id.in_(ids)).order_by(OrderHistory.id)
+        ):
+            history[h.order_id].append(h)
+    return lines, history
+
+
+async def record_transitions(uow: UoW, order: SalesOrder, transitions: Sequence[Transition]) -> None:
+    """Write each transition to the order's history and announce it."""
+    for step in transitions:
+        now = utcnow()
+        uow.session.add(
+            OrderHistory(
+                order_id=order.id, status=step.status, previous_status=step.previous, reason=step.reason, at=now
+            )
+        )
+        order.status, order.updated_at = step.status, now
+        await uow.publish(views.status_changed(order, step.status, step.previous, step.reason), correlation_id=order.id)
+    uow.session.add(order)
+
+
+async def apply_signal(uow: UoW, order: SalesOrder, signal: Signal, reason: str | None) -> list[Transition]:
+    state, transitions = advance(OrderState(order.status, order.paid), signal, reason)
+    if state.paid != order.paid:
+        order.paid, order.updated_at = state.paid, utcnow()
+        uow.session.add(order)
+    await record_transitions(uow, order, transitions)
+    return transitions
+
+
+async def advance_order(uow: UoW, order_id: str, signal: Signal, reason: str) -> None:
+    """Another department's event about an order: move it along (or record that it changes nothing)."""
+    event_type = uow.cause.type if uow.cause else signal
+    order = await locked_order(uow.session, order_id)
+    if order is None:
+        # Sales places every order before anyone can act on it: an unknown id is garbage.
+        raise PermanentEventError(f"{event_type} for unknown order {order_id}")
+    if not await apply_signal(uow, order, signal, reason):
+        log.info("order %s: %s left it %s", order_id, event_type, order.status)
+
+
+async def cancel_order(uow: UoW, order_id: str, reason: str | None) -> SalesOrder:
+    order = await locked_order(uow.session, order_id)
+    if order is None:
+        raise NotFound(f"no order {order_id}", field="order_id")
+    step = cancel(OrderState(order.status, order.paid), reason)
+    await uow.publish(views.order_cancelled(order, step.previous, step.reason), correlation_id=order.id)
+    await record_transitions(uow, order, [step])
+    return order

@@ -1,0 +1,176 @@
+"""Table rows -> the API's answers and the payloads of sales' events, each shape built in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from sqlmodel import SQLModel
+
+from hanse.events import utcnow
+from hanse.money import Money, round_money
+from services.sales import contract
+from services.sales.models import (
+    Account,
+    AccountPublic,
+    Dimensions,
+    HistoryEntry,
+    LineBase,
+    OrderHistory,
+    OrderLinePublic,
+    OrderPublic,
+    PriceTier,
+    Product,
+    ProductPublic,
+    Quote,
+    QuoteLinePublic,
+    QuotePublic,
+    SalesOrder,
+    TierOut,
+)
+
+Shape = TypeVar("Shape", bound=BaseModel)
+CM = Decimal("0.01")
+GRAM = Decimal("0.001")
+
+
+def from_row(shape: type[Shape], row: SQLModel, **values: Any) -> Shape:
+    """`shape` filled from the row's fields of the same name, then from `values` (which win)."""
+    fields = set(shape.model_fields) - set(values)
+    return shape.model_validate({**row.model_dump(include=fields), **values})
+
+
+def _money(amount: Decimal | None, currency: str) -> Money | None:
+    return None if amount is None else Money.of(amount, currency)
+
+
+def amounts(row: Quote | SalesOrder) -> dict[str, Money | None]:
+    """A quote's or order's stored amounts as Money in its currency (answers and events alike)."""
+    cur = row.currency
+    return {
+        "subtotal": Money.of(row.subtotal, cur),
+        "freight": _money(row.freight, cur),
+        "insurance": _money(row.insurance, cur),
+        "total": Money.of(row.total, cur),
+    }
+
+
+def line(shape: type[Shape], row: LineBase, currency: str) -> Shape:
+    """A quote or order line in any of its shapes, its unit price in the currency's minor unit."""
+    values: dict[str, Any] = {"unit_price": round_money(row.unit_price, currency)}
+    if "unit_weight_kg" in shape.model_fields:
+        values["unit_weight_kg"] = row.unit_weight_kg.quantize(GRAM)
+    return from_row(shape, row, **values)
+
+
+# -- catalogue ---------------------------------------------------------------------------------------
+
+
+def product_public(product: Product, tiers: Sequence[PriceTier]) -> ProductPublic:
+    cur = product.currency
+    sides = (product.length_cm, product.width_cm, product.height_cm)
+    dims = None
+    if all(side is not None for side in sides):
+        length, width, height = (side.quantize(CM) for side in sides if side is not None)
+        dims = Dimensions(length=length, width=width, height=height)
+    return from_row(
+        ProductPublic,
+        product,
+        unit_price=Money.of(product.unit_price, cur),
+        unit_weight_kg=product.unit_weight_kg.quantize(GRAM),
+        dimensions_cm=dims,
+        price_tiers=[TierOut(min_quantity=t.min_quantity, unit_price=Money.of(t.unit_price, cur)) for t in tiers],
+    )
+
+
+def product_created(product: Product) -> contract.ProductCreated:
+    # The price exactly as given (not re-rounded): the row is fresh from the request.
+    return from_row(
+        contract.ProductCreated, product, unit_price=Money(amount=product.unit_price, currency=product.currency)
+    )
+
+
+# -- accounts ----------------------------------------------------------------------------------------
+
+
+def account_public(account: Account) -> AccountPublic:
+    return from_row(AccountPublic, account)
+
+
+def account_created(account: Account) -> contract.AccountCreated:
+    return from_row(contract.AccountCreated, account, account_id=account.id)
+
+
+# -- quotes ------------------------------------------------------------------------------------------
+
+
+def quote_public(quote: Quote, lines: Sequence[LineBase], now: datetime | None = None) -> QuotePublic:
+    status = quote.status
+    if status == "issued" and quote.valid_until <= (now or utcnow()):
+        status = "expired"
+    return from_row(
+        QuotePublic,
+        quote,
+        status=status,
+        lines=[line(QuoteLinePublic, ln, quote.currency) for ln in lines],
+        **amounts(quote),
+    )
+
+
+def quote_issued(quote: Quote, lines: Sequence[LineBase]) -> contract.QuoteIssued:
+    return from_row(
+        contract.QuoteIssued,
+        quote,
+        quote_id=quote.id,
+        lines=[line(contract.QuoteLine, ln, quote.currency) for ln in lines],
+        **amounts(quote),
+    )
+
+
+# -- orders ------------------------------------------------------------------------------------------
+
+
+def order_public(order: SalesOrder, lines: Sequence[LineBase], history: Sequence[OrderHistory]) -> OrderPublic:
+    return from_row(
+        OrderPublic,
+        order,
+        lines=[line(OrderLinePublic, ln, order.currency) for ln in lines],
+        history=[from_row(HistoryEntry, h) for h in history],
+        **amounts(order),
+    )
+
+
+def order_terms(order: SalesOrder, lines: Sequence[LineBase], account: Account) -> contract.OrderTerms:
+    """The order as placed, with the buyer's account: what every other department acts on."""
+    return from_row(
+        contract.OrderTerms,
+        order,
+        order_id=order.id,
+        lead_id=account.lead_id,
+        company=account.company,
+        email=account.email,
+        buyer_country=account.country,
+        vat_id=account.vat_id,
+        vat_id_valid=account.vat_id_valid,
+        lines=[line(contract.OrderLine, ln, order.currency) for ln in lines],
+        **amounts(order),
+    )
+
+
+def order_placed(order: SalesOrder, lines: Sequence[LineBase], account: Account) -> contract.OrderPlaced:
+    return contract.OrderPlaced(order_id=order.id, order=order_terms(order, lines, account))
+
+
+def status_changed(
+    order: SalesOrder, status: str, previous: str | None, reason: str | None
+) -> contract.OrderStatusChanged:
+    return contract.OrderStatusChanged.model_validate(
+        {"order_id": order.id, "status": status, "previous_status": previous, "reason": reason}
+    )
+
+
+def order_cancelled(order: SalesOrder, previous: str, reason: str | None) -> contract.OrderCancelled:
+    return contract.OrderCancelled.model_validate({"order_id": order.id, "previous_status": previous, "reason": reason})
