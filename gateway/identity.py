@@ -243,7 +243,7 @@ async def create_user(body: UserCreate, request: Request, session: SessionDep, a
 @router.get("/api/v1/auth/users", summary="Staff users by username (admin only)")
 async def list_users(session: SessionDep, _: Admin, cursor: Cursor = None, limit: Limit = 50) -> Page[UserPublic]:
     page = await paginate(session, select(User), User.username, cursor, limit)
-    return Page(items=[user_public(u) for u in page.items], next_cursor=page.next_cursor)
+    return page.map(user_public)
 
 
 # -- partner apps ----------------------------------------------------------------------------------
@@ -284,7 +284,7 @@ async def create_client(body: ClientCreate, session: SessionDep, admin: Admin) -
 @router.get("/api/v1/auth/clients", summary="Partner apps, oldest first (admin only; secrets are never shown)")
 async def list_clients(session: SessionDep, _: Admin, cursor: Cursor = None, limit: Limit = 50) -> Page[ClientPublic]:
     page = await paginate(session, select(PartnerClient), PartnerClient.id, cursor, limit)
-    return Page(items=[client_public(c) for c in page.items], next_cursor=page.next_cursor)
+    return page.map(client_public)
 
 
 async def start(app: FastAPI) -> None:

@@ -152,20 +152,14 @@ class Database:
 
         event.listen(_SyncSession, "after_commit", self._after_commit)
         kernel = {name: metadata.tables[name] for name in ("outbox", "inbox", "idempotency_key")}
-        self.sessionmaker = async_sessionmaker(
-            self.engine,
-            class_=AsyncSession,
-            sync_session_class=_SyncSession,
-            expire_on_commit=False,
-            info={"tables": kernel},
-        )
-        self.read_sessionmaker = async_sessionmaker(
-            self.read_engine,
-            class_=AsyncSession,
-            sync_session_class=_SyncSession,
-            expire_on_commit=False,
-            info={"tables": kernel},
-        )
+        options: dict[str, Any] = {
+            "class_": AsyncSession,
+            "sync_session_class": _SyncSession,
+            "expire_on_commit": False,
+            "info": {"tables": kernel},
+        }
+        self.sessionmaker = async_sessionmaker(self.engine, **options)
+        self.read_sessionmaker = async_sessionmaker(self.read_engine, **options)
 
     def _after_commit(self, session: Session) -> None:
         if session.info.pop("outbox_pending", False):

@@ -13,6 +13,10 @@ class DomainError(Exception):
     title = "Bad request"
     slug = "bad-request"
 
+    def __init_subclass__(cls, *, status: int, title: str, slug: str, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.status, cls.title, cls.slug = status, title, slug
+
     def __init__(self, detail: str, *, field: str | None = None, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
@@ -20,34 +24,20 @@ class DomainError(Exception):
         self.extra = extra
 
 
-class Invalid(DomainError):
+class Invalid(DomainError, status=422, title="Unprocessable request", slug="validation"):
     """The request is well-formed but breaks a business rule (names the field)."""
 
-    status = 422
-    title = "Unprocessable request"
-    slug = "validation"
+
+class NotFound(DomainError, status=404, title="Not found", slug="not-found"):
+    """No such row (the problem names the id's field)."""
 
 
-class NotFound(DomainError):
-    status = 404
-    title = "Not found"
-    slug = "not-found"
-
-
-class Conflict(DomainError):
+class Conflict(DomainError, status=409, title="Conflict", slug="conflict"):
     """The request clashes with the current state (a second accept, a cancel after shipping)."""
 
-    status = 409
-    title = "Conflict"
-    slug = "conflict"
 
-
-class Unavailable(DomainError):
+class Unavailable(DomainError, status=503, title="Service unavailable", slug="unavailable"):
     """A dependency (another department's API) could not answer."""
-
-    status = 503
-    title = "Service unavailable"
-    slug = "unavailable"
 
 
 class PermanentEventError(Exception):

@@ -7,6 +7,7 @@ payload types its handlers are annotated with, so it validates against the produ
 
 from __future__ import annotations
 
+import inspect
 import re
 import secrets
 import types
@@ -24,12 +25,28 @@ CONTENT_TYPE = "application/cloudevents+json"
 
 
 class EventPayload(BaseModel):
-    """Base of every event payload; `event_type` names the CloudEvent type it travels as."""
+    """Base of every event payload; `event_type` names the CloudEvent type it travels as.
+
+    A payload declares its identity in the class line:
+
+        class OrderCancelled(EventPayload, event_type="sales.order.cancelled.v1", subject="order_id"):
+            order_id: str
+
+    `event_type` names the CloudEvent type it travels as; `subject` the payload field holding the
+    aggregate id (the message key and the CloudEvent subject). A base shared by several payloads
+    may name only the subject.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     event_type: ClassVar[str] = ""
-    # The payload field holding the aggregate id (the message key and the CloudEvent subject).
     subject_field: ClassVar[str] = ""
+
+    def __init_subclass__(cls, *, event_type: str | None = None, subject: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if event_type is not None:
+            cls.event_type = event_type
+        if subject is not None:
+            cls.subject_field = subject
 
     def subject(self) -> str:
         return str(getattr(self, self.subject_field))
@@ -147,10 +164,11 @@ class EventRegistry:
 
     @classmethod
     def from_handlers(cls, handlers: Mapping[str, Callable[..., Any]]) -> EventRegistry:
-        """The payload types a HANDLERS table reacts to, read from each handler's `payload` annotation.
+        """The payload types a HANDLERS table reacts to, read from each handler's annotations.
 
-        The annotation is the contract (as in FastStream): a handler must name a producer's
-        payload type for the event type it is registered under, else the service refuses to start.
+        A handler is `async def react(uow, payload: SomeContractType)`: the annotation of its
+        second parameter is the contract (as in FastStream). It must name a producer's payload type
+        for the event type it is registered under, else the service refuses to start.
         """
         registry = cls()
         for event_type, handler in handlers.items():
@@ -184,7 +202,8 @@ def _payload_model(handler: Callable[..., Any], event_type: str) -> type[EventPa
         hints = typing.get_type_hints(handler)
     except Exception as exc:
         raise TypeError(f"handler {name}: cannot resolve its annotations ({exc})") from exc
-    annotation = hints.get("payload")
+    params = list(inspect.signature(handler).parameters)
+    annotation = hints.get(params[1]) if len(params) >= 2 else None
     candidates = (
         typing.get_args(annotation)
         if typing.get_origin(annotation) in (typing.Union, types.UnionType)
@@ -194,7 +213,7 @@ def _payload_model(handler: Callable[..., Any], event_type: str) -> type[EventPa
         if isinstance(model, type) and issubclass(model, EventPayload) and model.event_type == event_type:
             return model
     raise TypeError(
-        f"handler {name} is registered for {event_type!r} but its `payload` annotation names no contract "
+        f"handler {name} is registered for {event_type!r} but its payload annotation names no contract "
         f"type of that name (got {annotation!r})"
     )
 

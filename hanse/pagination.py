@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
@@ -14,11 +14,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from hanse.errors import Invalid, NotFound
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = None
+
+    def map(self, present: Callable[[T], U]) -> Page[U]:
+        """The same page with every row turned into its answer (`page.map(views.invoice_public)`)."""
+        return Page[U](items=[present(item) for item in self.items], next_cursor=self.next_cursor)
 
 
 Limit = Annotated[int, Query(ge=1, le=200, description="page size")]

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 
 from aiokafka.errors import KafkaError
 
@@ -25,10 +26,36 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
     return False
 
 
-def die_with_parent() -> None:
-    """In a child between fork and exec: get SIGTERM when the parent dies, however it dies."""
+PR_SET_PDEATHSIG = 1
+
+
+def _pdeathsig(sig: int) -> None:
     with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, int(sig))
+
+
+def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None]:
+    """A `preexec_fn`: the child gets `sig` when this process dies, however it dies (SIGKILL too).
+
+    Call it in the parent (`preexec_fn=die_with_parent()`): it records the parent's pid, so a
+    parent that died between fork and prctl is noticed too. PR_SET_PDEATHSIG follows the *thread*
+    that forked: start long-lived children from a thread that lives as long as they should.
+    """
+    parent = os.getpid()
+
+    def preexec() -> None:
+        _pdeathsig(sig)
+        if os.getppid() != parent:  # the parent died before the prctl: nobody would tell us
+            os.kill(os.getpid(), sig)
+
+    return preexec
+
+
+def die_with_parent_now(sig: int = signal.SIGTERM) -> None:
+    """Ask the kernel to send `sig` to this very process when its parent dies."""
+    _pdeathsig(sig)
+    if os.getppid() == 1:  # already orphaned: the parent died before we asked
+        os.kill(os.getpid(), sig)
 
 
 def tansu_binary() -> str:
@@ -61,7 +88,7 @@ class EmbeddedBroker:
             stderr=subprocess.STDOUT,
             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
             start_new_session=True,
-            preexec_fn=die_with_parent,
+            preexec_fn=die_with_parent(),
         )
 
     async def wait_ready(self, timeout: float = 20.0) -> None:

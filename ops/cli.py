@@ -30,6 +30,7 @@ def _configure_logging(level: str = "INFO") -> None:
         stream=sys.stderr,
     )
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line per plugin otherwise
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

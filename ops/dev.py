@@ -59,7 +59,7 @@ class Supervisor:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,  # our own signal handling decides when children stop
-            preexec_fn=die_with_parent,
+            preexec_fn=die_with_parent(),
         )
         child.started_at = time.monotonic()
         child.pump = asyncio.create_task(self._pump(child, child.process))

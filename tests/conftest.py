@@ -23,8 +23,8 @@ import pytest
 
 from hanse.db import drop_postgres_database, ensure_postgres_database
 from hanse.settings import Settings
-from ops.broker import EmbeddedBroker, port_open
-from tests.support.isolation import die_with_parent_now, free_port, unique_name, worker_id
+from ops.broker import EmbeddedBroker, die_with_parent_now, port_open
+from tests.support.isolation import free_port, unique_name, worker_id
 
 PG_BASE = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 TEST_SECRET = "test-secret-" + "x" * 40

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
-from sqlmodel import SQLModel, select
-from sqlmodel.sql.expression import SelectOfScalar
+from fastapi import APIRouter, Query, Request, Response
+from sqlmodel import select
 
-from hanse.app import unit_of_work
 from hanse.auth import Principal, require_roles
 from hanse.errors import DomainError
 from hanse.pagination import Cursor, Limit, Page, paginate
-from services.compliance import views
-from services.compliance.config import UoW
+from services.compliance.config import UoWDep
 from services.compliance.contract import ScreeningResult, SubjectType
 from services.compliance.domain import rules, sanctions, screening, watchlist
 from services.compliance.models import (
@@ -32,27 +29,14 @@ from services.compliance.models import (
 
 router = APIRouter(prefix="/api/v1/compliance", tags=["compliance"])
 
-UoWDep = Annotated[UoW, Depends(unit_of_work)]
 Officer = Annotated[Principal, require_roles("compliance")]
 Reader = Annotated[Principal, require_roles("compliance", "sales")]
 IdQuery = Annotated[str | None, Query(min_length=1, max_length=255)]
-TableT = TypeVar("TableT", bound=SQLModel)
 AuditAction = Literal["screened", "decided", "closed", "watchlist_added", "watchlist_removed", "sanctions_imported"]
 
 
-def rows_where(table: type[TableT], **equal: str | None) -> SelectOfScalar[TableT]:
-    """Rows of a table whose columns equal the given query values (None: any)."""
-    query = select(table)
-    for column, value in equal.items():
-        if value is not None:
-            query = query.where(getattr(table, column) == value)
-    return query
-
-
-class UnsupportedMediaType(DomainError):
-    status = 415
-    title = "Unsupported media type"
-    slug = "unsupported-media-type"
+class UnsupportedMediaType(DomainError, status=415, title="Unsupported media type", slug="unsupported-media-type"):
+    """The sanctions import takes CSV only."""
 
 
 # -- watchlist -------------------------------------------------------------------------------------
@@ -68,7 +52,7 @@ async def add_to_watchlist(body: WatchlistCreate, uow: UoWDep, officer: Officer)
 @router.get("/watchlist", response_model=Page[WatchlistPublic], summary="The internal watchlist")
 async def list_watchlist(uow: UoWDep, _: Officer, cursor: Cursor = None, limit: Limit = 50) -> Page[WatchlistPublic]:
     page = await paginate(uow.session, select(WatchlistEntry), WatchlistEntry.id, cursor, limit)
-    return views.page_of(WatchlistPublic, page)
+    return page.map(WatchlistPublic.model_validate)
 
 
 @router.delete("/watchlist/{entry_id}", status_code=204, summary="Remove a watchlist entry (audited)")
@@ -109,7 +93,7 @@ async def import_sanctions(
 @router.get("/sanctions", response_model=Page[SanctionsPublic], summary="Screened sanctions entities")
 async def list_sanctions(uow: UoWDep, _: Officer, cursor: Cursor = None, limit: Limit = 50) -> Page[SanctionsPublic]:
     page = await paginate(uow.session, select(SanctionsEntry), SanctionsEntry.id, cursor, limit)
-    return views.page_of(SanctionsPublic, page)
+    return page.map(SanctionsPublic.model_validate)
 
 
 # -- checks and the review queue -------------------------------------------------------------------
@@ -127,10 +111,15 @@ async def list_checks(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[CheckPublic]:
-    query = rows_where(
-        Check, order_id=order_id, subject_type=subject_type, subject_id=subject_id, result=result, status=status
-    )
-    return views.page_of(CheckPublic, await paginate(uow.session, query, Check.id, cursor, limit))
+    filters = {
+        Check.order_id: order_id,
+        Check.subject_type: subject_type,
+        Check.subject_id: subject_id,
+        Check.result: result,
+        Check.status: status,
+    }
+    page = await paginate(uow.session, select(Check), Check.id, cursor, limit, filters=filters)
+    return page.map(CheckPublic.model_validate)
 
 
 @router.get("/checks/{check_id}", response_model=CheckPublic, summary="One screening")
@@ -140,8 +129,9 @@ async def get_check(check_id: str, uow: UoWDep, _: Reader) -> CheckPublic:
 
 @router.get("/reviews", response_model=Page[CheckPublic], summary="Open checks waiting for an officer")
 async def list_reviews(uow: UoWDep, _: Officer, cursor: Cursor = None, limit: Limit = 50) -> Page[CheckPublic]:
-    query = rows_where(Check, status="open", result="review")
-    return views.page_of(CheckPublic, await paginate(uow.session, query, Check.id, cursor, limit))
+    filters = {Check.status: "open", Check.result: "review"}
+    page = await paginate(uow.session, select(Check), Check.id, cursor, limit, filters=filters)
+    return page.map(CheckPublic.model_validate)
 
 
 @router.post("/checks/{check_id}/decision", response_model=CheckPublic, summary="An officer clears or rejects")
@@ -164,5 +154,6 @@ async def list_audit(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[AuditPublic]:
-    query = rows_where(AuditRecord, subject_id=subject_id, check_id=check_id, action=action)
-    return views.page_of(AuditPublic, await paginate(uow.session, query, AuditRecord.id, cursor, limit))
+    filters = {AuditRecord.subject_id: subject_id, AuditRecord.check_id: check_id, AuditRecord.action: action}
+    page = await paginate(uow.session, select(AuditRecord), AuditRecord.id, cursor, limit, filters=filters)
+    return page.map(AuditPublic.model_validate)

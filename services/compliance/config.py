@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
+from fastapi import Depends
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hanse.app import unit_of_work
 from hanse.uow import UnitOfWork
 from hanse.validators import is_country
 
@@ -44,3 +47,5 @@ class ComplianceConfig(BaseSettings):
 
 
 UoW = UnitOfWork[ComplianceConfig]
+# What a route declares to get the request's unit of work.
+UoWDep = Annotated[UoW, Depends(unit_of_work)]

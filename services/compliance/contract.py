@@ -23,15 +23,12 @@ class Match(BaseModel):
     country: str | None = None
 
 
-class ScreeningCompleted(EventPayload):
+class ScreeningCompleted(EventPayload, event_type="compliance.screening.completed.v1", subject="subject_id"):
     """A party (lead, account or order) was screened, or an officer decided a review.
 
     `result` is final unless it is `review`; an officer's decision publishes this event again
     with `decided_by` set and `result` clear or blocked.
     """
-
-    event_type = "compliance.screening.completed.v1"
-    subject_field = "subject_id"
 
     check_id: str
     subject_type: SubjectType
@@ -42,11 +39,8 @@ class ScreeningCompleted(EventPayload):
     decided_by: str | None = None
 
 
-class OrderCleared(EventPayload):
+class OrderCleared(EventPayload, event_type="compliance.order.cleared.v1", subject="order_id"):
     """The order may proceed; carries the order terms so finance and logistics can act at once."""
-
-    event_type = "compliance.order.cleared.v1"
-    subject_field = "order_id"
 
     order_id: str
     check_id: str
@@ -54,20 +48,14 @@ class OrderCleared(EventPayload):
     order: OrderTerms
 
 
-class OrderHeld(EventPayload):
-    event_type = "compliance.order.held.v1"
-    subject_field = "order_id"
-
+class OrderHeld(EventPayload, event_type="compliance.order.held.v1", subject="order_id"):
     order_id: str
     check_id: str
     reasons: list[str]
     matches: list[Match] = []
 
 
-class OrderRejected(EventPayload):
-    event_type = "compliance.order.rejected.v1"
-    subject_field = "order_id"
-
+class OrderRejected(EventPayload, event_type="compliance.order.rejected.v1", subject="order_id"):
     order_id: str
     check_id: str
     reasons: list[str]

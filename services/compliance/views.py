@@ -6,17 +6,11 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
-from hanse.pagination import Page
 from services.compliance.contract import Match, OrderCleared, OrderHeld, OrderRejected, ScreeningCompleted
 from services.compliance.models import Check
 from services.sales.contract import OrderTerms
 
 PublicT = TypeVar("PublicT", bound=BaseModel)
-
-
-def page_of(public: type[PublicT], page: Page) -> Page[PublicT]:
-    """A page of table rows as a page of their public answers."""
-    return Page[public](items=[public.model_validate(row) for row in page.items], next_cursor=page.next_cursor)
 
 
 def _matches(check: Check) -> list[Match]:

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
+from sqlmodel import col, select
 
-from hanse.app import SessionDep, unit_of_work
+from hanse.app import SessionDep
 from hanse.auth import Principal, require_roles
-from hanse.pagination import Cursor, Limit, Page
+from hanse.pagination import Cursor, Limit, Page, get_or_404, paginate
 from services.finance import views
-from services.finance.config import UoW
+from services.finance.config import UoWDep
 from services.finance.contract import InvoiceKind
-from services.finance.domain import invoices, payments
-from services.finance.models import InvoicePublic, InvoiceStatus, PaymentCreate, PaymentPublic
+from services.finance.domain import payments
+from services.finance.models import Invoice, InvoicePublic, InvoiceStatus, Payment, PaymentCreate, PaymentPublic
 
 router = APIRouter(prefix="/api/v1/finance", tags=["finance"])
 
-UoWDep = Annotated[UoW, Depends(unit_of_work)]
 Reader = Annotated[Principal, require_roles("finance", "sales")]
 Finance = Annotated[Principal, require_roles("finance")]
 IdFilter = Annotated[str | None, Query(min_length=1, max_length=64)]
@@ -34,15 +34,14 @@ async def list_invoices(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[InvoicePublic]:
-    page = await invoices.find_invoices(
-        session, order_id=order_id, account_id=account_id, kind=kind, status=status, cursor=cursor, limit=limit
-    )
-    return Page[InvoicePublic](items=[views.invoice_public(i) for i in page.items], next_cursor=page.next_cursor)
+    filters = {Invoice.order_id: order_id, Invoice.account_id: account_id, Invoice.kind: kind, Invoice.status: status}
+    page = await paginate(session, select(Invoice), col(Invoice.id), cursor, limit, filters=filters)
+    return page.map(views.invoice_public)
 
 
 @router.get("/invoices/{invoice_id}", summary="One invoice", responses={404: {"description": "unknown invoice"}})
 async def get_invoice(invoice_id: str, session: SessionDep, _: Reader) -> InvoicePublic:
-    return views.invoice_public(await invoices.get_invoice(session, invoice_id))
+    return views.invoice_public(await get_or_404(session, Invoice, invoice_id, what="invoice", field="invoice_id"))
 
 
 @router.post(
@@ -66,10 +65,11 @@ async def list_payments(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[PaymentPublic]:
-    page = await payments.find_payments(session, invoice_id=invoice_id, order_id=order_id, cursor=cursor, limit=limit)
-    return Page[PaymentPublic](items=[views.payment_public(p) for p in page.items], next_cursor=page.next_cursor)
+    filters = {Payment.invoice_id: invoice_id, Payment.order_id: order_id}
+    page = await paginate(session, select(Payment), col(Payment.id), cursor, limit, filters=filters)
+    return page.map(views.payment_public)
 
 
 @router.get("/payments/{payment_id}", summary="One payment", responses={404: {"description": "unknown payment"}})
 async def get_payment(payment_id: str, session: SessionDep, _: Finance) -> PaymentPublic:
-    return views.payment_public(await payments.get_payment(session, payment_id))
+    return views.payment_public(await get_or_404(session, Payment, payment_id, what="payment", field="payment_id"))

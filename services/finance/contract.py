@@ -11,10 +11,7 @@ from hanse.money import DecimalStr, Money
 InvoiceKind = Literal["proforma", "commercial", "credit_note"]
 
 
-class InvoiceIssued(EventPayload):
-    event_type = "finance.invoice.issued.v1"
-    subject_field = "invoice_id"
-
+class InvoiceIssued(EventPayload, event_type="finance.invoice.issued.v1", subject="invoice_id"):
     invoice_id: str
     number: str
     kind: InvoiceKind
@@ -38,10 +35,7 @@ class InvoiceIssued(EventPayload):
     credited_invoice_id: str | None = None
 
 
-class PaymentReceived(EventPayload):
-    event_type = "finance.payment.received.v1"
-    subject_field = "payment_id"
-
+class PaymentReceived(EventPayload, event_type="finance.payment.received.v1", subject="payment_id"):
     payment_id: str
     invoice_id: str
     order_id: str
@@ -51,11 +45,8 @@ class PaymentReceived(EventPayload):
     open_amount: Money
 
 
-class InvoicePaid(EventPayload):
+class InvoicePaid(EventPayload, event_type="finance.invoice.paid.v1", subject="invoice_id"):
     """The invoice is settled; `total_base` is the total in the base currency (ECB rate)."""
-
-    event_type = "finance.invoice.paid.v1"
-    subject_field = "invoice_id"
 
     invoice_id: str
     order_id: str
@@ -65,10 +56,7 @@ class InvoicePaid(EventPayload):
     fx_rate_date: date
 
 
-class InvoiceVoided(EventPayload):
-    event_type = "finance.invoice.voided.v1"
-    subject_field = "invoice_id"
-
+class InvoiceVoided(EventPayload, event_type="finance.invoice.voided.v1", subject="invoice_id"):
     invoice_id: str
     order_id: str
     reason: str

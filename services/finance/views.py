@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from hanse.money import Money, round_money
+from hanse.views import from_row
 from services.finance.contract import InvoiceIssued, InvoicePaid, InvoiceVoided, PaymentReceived
 from services.finance.domain.rules import open_amount
 from services.finance.models import Invoice, InvoicePublic, Payment, PaymentPublic
@@ -68,13 +69,11 @@ def payment_public(payment: Payment) -> PaymentPublic:
 
 
 def invoice_issued(invoice: Invoice) -> InvoiceIssued:
-    public = invoice_public(invoice)
-    return InvoiceIssued(invoice_id=invoice.id, **public.model_dump(include=set(InvoiceIssued.model_fields)))
+    return from_row(InvoiceIssued, invoice_public(invoice), invoice_id=invoice.id)
 
 
 def payment_received(payment: Payment) -> PaymentReceived:
-    public = payment_public(payment)
-    return PaymentReceived(payment_id=payment.id, **public.model_dump(include=set(PaymentReceived.model_fields)))
+    return from_row(PaymentReceived, payment_public(payment), payment_id=payment.id)
 
 
 def invoice_paid(invoice: Invoice) -> InvoicePaid:
@@ -96,4 +95,4 @@ def invoice_paid(invoice: Invoice) -> InvoicePaid:
 
 
 def invoice_voided(invoice: Invoice) -> InvoiceVoided:
-    return InvoiceVoided(invoice_id=invoice.id, order_id=invoice.order_id, reason=invoice.void_reason or "")
+    return from_row(InvoiceVoided, invoice, invoice_id=invoice.id, reason=invoice.void_reason or "")

@@ -6,15 +6,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import select
 
-from hanse.app import unit_of_work
 from hanse.auth import Principal, require_roles
 from hanse.errors import Unavailable
 from hanse.pagination import Cursor, Limit, Page, paginate
-from services.logistics.config import UoW
+from services.logistics.config import UoW, UoWDep
 from services.logistics.domain import freight, fulfilment, shipments, stock
 from services.logistics.models import (
     SKU_PATTERN,
@@ -35,7 +34,6 @@ from services.logistics.models import (
 
 router = APIRouter(prefix="/api/v1/logistics", tags=["logistics"])
 
-UoWDep = Annotated[UoW, Depends(unit_of_work)]
 Operator = Annotated[Principal, require_roles("logistics")]
 Reader = Annotated[Principal, require_roles("logistics", "sales", "compliance", "finance")]
 ShipmentReader = Annotated[Principal, require_roles("logistics", "sales", "compliance", "finance", "partner")]
@@ -81,7 +79,7 @@ async def create_warehouse(body: WarehouseCreate, uow: UoWDep, _: Operator) -> W
 @router.get("/warehouses", summary="Warehouses, by code")
 async def list_warehouses(uow: UoWDep, _: Reader, cursor: Cursor = None, limit: Limit = 50) -> Page[WarehousePublic]:
     page = await paginate(uow.session, select(Warehouse), Warehouse.code, cursor, limit)
-    return Page(items=[WarehousePublic.model_validate(w) for w in page.items], next_cursor=page.next_cursor)
+    return page.map(WarehousePublic.model_validate)
 
 
 @router.get("/warehouses/{code}", summary="One warehouse")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from fastapi import Depends
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hanse.app import unit_of_work
 from hanse.uow import UnitOfWork
 
 
@@ -14,3 +18,5 @@ class LogisticsConfig(BaseSettings):
 
 
 UoW = UnitOfWork[LogisticsConfig]
+# What a route declares to get the request's unit of work.
+UoWDep = Annotated[UoW, Depends(unit_of_work)]

@@ -29,50 +29,35 @@ class ShortLine(BaseModel):
     available: int
 
 
-class StockReceived(EventPayload):
-    event_type = "logistics.stock.received.v1"
-    subject_field = "sku"
-
+class StockReceived(EventPayload, event_type="logistics.stock.received.v1", subject="sku"):
     receipt_id: str
     sku: str
     warehouse: str
     quantity: int
 
 
-class StockReserved(EventPayload):
+class StockReserved(EventPayload, event_type="logistics.stock.reserved.v1", subject="order_id"):
     """All lines of the order are reserved (possibly later, when a back-order is filled)."""
-
-    event_type = "logistics.stock.reserved.v1"
-    subject_field = "order_id"
 
     order_id: str
     lines: list[ReservedLine]
     from_backorder: bool = False
 
 
-class StockShort(EventPayload):
+class StockShort(EventPayload, event_type="logistics.stock.short.v1", subject="order_id"):
     """Not enough stock: the order is back-ordered and reserved first-come first-served later."""
-
-    event_type = "logistics.stock.short.v1"
-    subject_field = "order_id"
 
     order_id: str
     lines: list[ShortLine]
 
 
-class StockReleased(EventPayload):
-    event_type = "logistics.stock.released.v1"
-    subject_field = "order_id"
-
+class StockReleased(EventPayload, event_type="logistics.stock.released.v1", subject="order_id"):
     order_id: str
     lines: list[ReservedLine]
     reason: str
 
 
-class ShipmentBooked(EventPayload):
-    event_type = "logistics.shipment.booked.v1"
-    subject_field = "order_id"
-
+class ShipmentBooked(EventPayload, event_type="logistics.shipment.booked.v1", subject="order_id"):
     shipment_id: str
     order_id: str
     carrier: str
@@ -80,11 +65,8 @@ class ShipmentBooked(EventPayload):
     tracking_number: str
 
 
-class ShipmentTracked(EventPayload):
+class ShipmentTracked(EventPayload, event_type="logistics.shipment.tracked.v1", subject="order_id"):
     """A tracking milestone; the first picked_up/in_transit also publishes shipment.dispatched."""
-
-    event_type = "logistics.shipment.tracked.v1"
-    subject_field = "order_id"
 
     shipment_id: str
     order_id: str
@@ -93,28 +75,19 @@ class ShipmentTracked(EventPayload):
     at: datetime
 
 
-class ShipmentDispatched(EventPayload):
-    event_type = "logistics.shipment.dispatched.v1"
-    subject_field = "order_id"
-
+class ShipmentDispatched(EventPayload, event_type="logistics.shipment.dispatched.v1", subject="order_id"):
     shipment_id: str
     order_id: str
     at: datetime
 
 
-class ShipmentDelivered(EventPayload):
-    event_type = "logistics.shipment.delivered.v1"
-    subject_field = "order_id"
-
+class ShipmentDelivered(EventPayload, event_type="logistics.shipment.delivered.v1", subject="order_id"):
     shipment_id: str
     order_id: str
     at: datetime
 
 
-class ShipmentCancelled(EventPayload):
-    event_type = "logistics.shipment.cancelled.v1"
-    subject_field = "order_id"
-
+class ShipmentCancelled(EventPayload, event_type="logistics.shipment.cancelled.v1", subject="order_id"):
     shipment_id: str
     order_id: str
     reason: str

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from hanse.money import FxRate, Money
+from hanse.views import from_row
 from services.logistics.contract import (
     ReservedLine,
     ShipmentBooked,
@@ -105,27 +106,15 @@ def rate_quote_public(
 
 
 def stock_received(receipt: StockReceipt) -> StockReceived:
-    return StockReceived(receipt_id=receipt.id, sku=receipt.sku, warehouse=receipt.warehouse, quantity=receipt.quantity)
+    return from_row(StockReceived, receipt, receipt_id=receipt.id)
 
 
 def shipment_booked(shipment: Shipment) -> ShipmentBooked:
-    return ShipmentBooked(
-        shipment_id=shipment.id,
-        order_id=shipment.order_id,
-        carrier=shipment.carrier,
-        mode=shipment.mode,
-        tracking_number=shipment.tracking_number,
-    )
+    return from_row(ShipmentBooked, shipment, shipment_id=shipment.id)
 
 
 def shipment_tracked(milestone: TrackingMilestone, shipment: Shipment) -> ShipmentTracked:
-    return ShipmentTracked(
-        shipment_id=shipment.id,
-        order_id=shipment.order_id,
-        status=milestone.status,
-        location=milestone.location,
-        at=milestone.at,
-    )
+    return from_row(ShipmentTracked, milestone, shipment_id=shipment.id, order_id=shipment.order_id)
 
 
 def shipment_moved(

@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
-from hanse.app import unit_of_work
 from hanse.auth import require_roles
 from hanse.http import client_address
 from hanse.ids import new_id
@@ -14,7 +13,7 @@ from hanse.pagination import Cursor, Limit, Page
 from hanse.ratelimit import RateLimiter
 from hanse.validators import PRINTABLE
 from services.marketing import views
-from services.marketing.config import MarketingConfig, UoW
+from services.marketing.config import MarketingConfig, UoWDep
 from services.marketing.domain import attribution, campaigns, leads
 from services.marketing.models import (
     CampaignCreate,
@@ -31,7 +30,6 @@ from services.marketing.models import (
 
 router = APIRouter(prefix="/api/v1/marketing", tags=["marketing"])
 
-UoWDep = Annotated[UoW, Depends(unit_of_work)]
 Id = Annotated[str, Path(min_length=1, max_length=100, pattern=PRINTABLE)]
 Marketing = require_roles("marketing")
 MarketingOrSales = require_roles("marketing", "sales")
@@ -58,8 +56,7 @@ async def list_campaigns(
 ) -> Page[CampaignPublic]:
     page = await campaigns.list_campaigns(uow.session, channel, cursor, limit)
     spent = await campaigns.spend_totals(uow.session, [c.id for c in page.items])
-    items = [views.campaign_public(c, spent.get(c.id, 0)) for c in page.items]
-    return Page(items=items, next_cursor=page.next_cursor)
+    return page.map(lambda c: views.campaign_public(c, spent.get(c.id, 0)))
 
 
 @router.get("/campaigns/{campaign_id}", response_model=CampaignPublic, dependencies=[Marketing])
@@ -77,7 +74,7 @@ async def record_spend(campaign_id: Id, body: SpendCreate, uow: UoWDep) -> Spend
 @router.get("/campaigns/{campaign_id}/spend", response_model=Page[SpendPublic], dependencies=[Marketing])
 async def list_spend(campaign_id: Id, uow: UoWDep, cursor: Cursor = None, limit: Limit = 50) -> Page[SpendPublic]:
     page = await campaigns.list_spend(uow.session, campaign_id, cursor, limit)
-    return Page(items=[views.spend_public(e) for e in page.items], next_cursor=page.next_cursor)
+    return page.map(views.spend_public)
 
 
 @router.get("/campaigns/{campaign_id}/performance", response_model=CampaignPerformance, dependencies=[Marketing])
@@ -113,7 +110,7 @@ async def list_leads(
     limit: Limit = 50,
 ) -> Page[LeadPublic]:
     page = await leads.list_leads(uow.session, status, campaign_id, cursor, limit)
-    return Page(items=[views.lead_public(lead) for lead in page.items], next_cursor=page.next_cursor)
+    return page.map(views.lead_public)
 
 
 @router.get("/leads/{lead_id}", response_model=LeadPublic, dependencies=[MarketingOrSales])

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from fastapi import Depends
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hanse.app import unit_of_work
 from hanse.ratelimit import parse_limit
 from hanse.uow import UnitOfWork
 
@@ -28,3 +32,5 @@ class MarketingConfig(BaseSettings):
 
 
 UoW = UnitOfWork[MarketingConfig]
+# What a route declares to get the request's unit of work.
+UoWDep = Annotated[UoW, Depends(unit_of_work)]

@@ -8,10 +8,7 @@ from hanse.events import EventPayload
 from hanse.money import Money
 
 
-class CampaignCreated(EventPayload):
-    event_type = "marketing.campaign.created.v1"
-    subject_field = "campaign_id"
-
+class CampaignCreated(EventPayload, event_type="marketing.campaign.created.v1", subject="campaign_id"):
     campaign_id: str
     name: str
     channel: str
@@ -19,11 +16,8 @@ class CampaignCreated(EventPayload):
     budget: Money
 
 
-class LeadCaptured(EventPayload):
-    """A lead arrived from the public form; compliance screens the party."""
-
-    event_type = "marketing.lead.captured.v1"
-    subject_field = "lead_id"
+class LeadParty(EventPayload, subject="lead_id"):
+    """Who a lead is: what compliance screens and sales opens an account with."""
 
     lead_id: str
     company: str
@@ -32,37 +26,25 @@ class LeadCaptured(EventPayload):
     country: str
     language: str | None = None
     campaign_id: str | None = None
+
+
+class LeadCaptured(LeadParty, event_type="marketing.lead.captured.v1"):
+    """A lead arrived from the public form; compliance screens the party."""
+
     consent_marketing: bool
     captured_at: datetime
 
 
-class LeadQualified(EventPayload):
+class LeadQualified(LeadParty, event_type="marketing.lead.qualified.v1"):
     """The lead passed screening; sales opens an account from it."""
 
-    event_type = "marketing.lead.qualified.v1"
-    subject_field = "lead_id"
 
-    lead_id: str
-    company: str
-    contact_name: str
-    email: str
-    country: str
-    language: str | None = None
-    campaign_id: str | None = None
-
-
-class LeadDisqualified(EventPayload):
-    event_type = "marketing.lead.disqualified.v1"
-    subject_field = "lead_id"
-
+class LeadDisqualified(EventPayload, event_type="marketing.lead.disqualified.v1", subject="lead_id"):
     lead_id: str
     reason: str
 
 
-class LeadConverted(EventPayload):
-    event_type = "marketing.lead.converted.v1"
-    subject_field = "lead_id"
-
+class LeadConverted(EventPayload, event_type="marketing.lead.converted.v1", subject="lead_id"):
     lead_id: str
     account_id: str
     campaign_id: str | None = None

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, TypeVar
 
-from hanse.events import EventPayload
 from hanse.money import Money
+from hanse.views import from_row
 from services.marketing.contract import CampaignCreated, LeadCaptured, LeadConverted, LeadDisqualified, LeadQualified
 from services.marketing.models import Campaign, CampaignPublic, Lead, LeadPublic, SpendEntry, SpendPublic, Utm
-
-P = TypeVar("P", bound=EventPayload)
 
 
 def campaign_public(campaign: Campaign, spent: Decimal) -> CampaignPublic:
@@ -38,27 +35,22 @@ def lead_public(lead: Lead) -> LeadPublic:
     return LeadPublic.model_validate(lead.model_dump(), update={"utm": utm})
 
 
-def _payload(payload: type[P], row: Any, **given: Any) -> P:
-    """An event payload from the row's fields of the same name, plus what the row calls otherwise."""
-    return payload(**row.model_dump(include=set(payload.model_fields) - set(given)), **given)
-
-
 def campaign_created(campaign: Campaign) -> CampaignCreated:
     budget = Money.of(campaign.budget_amount, campaign.budget_currency)
-    return _payload(CampaignCreated, campaign, campaign_id=campaign.id, budget=budget)
+    return from_row(CampaignCreated, campaign, campaign_id=campaign.id, budget=budget)
 
 
 def lead_captured(lead: Lead) -> LeadCaptured:
-    return _payload(LeadCaptured, lead, lead_id=lead.id, captured_at=lead.created_at)
+    return from_row(LeadCaptured, lead, lead_id=lead.id, captured_at=lead.created_at)
 
 
 def lead_qualified(lead: Lead) -> LeadQualified:
-    return _payload(LeadQualified, lead, lead_id=lead.id)
+    return from_row(LeadQualified, lead, lead_id=lead.id)
 
 
 def lead_disqualified(lead: Lead) -> LeadDisqualified:
-    return _payload(LeadDisqualified, lead, lead_id=lead.id, reason=lead.status_reason)
+    return from_row(LeadDisqualified, lead, lead_id=lead.id, reason=lead.status_reason)
 
 
 def lead_converted(lead: Lead) -> LeadConverted:
-    return _payload(LeadConverted, lead, lead_id=lead.id)
+    return from_row(LeadConverted, lead, lead_id=lead.id)

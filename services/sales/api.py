@@ -7,21 +7,20 @@ from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
 import httpx
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from hanse.app import unit_of_work
 from hanse.auth import CurrentPrincipal, Principal, issue_token, require_roles
 from hanse.errors import Conflict, Invalid, NotFound, Unavailable
 from hanse.money import FxRate, Money
-from hanse.pagination import Cursor, Limit, Page, paginate
+from hanse.pagination import Cursor, Limit, Page, get_or_404, paginate
 from hanse.settings import Settings
 from hanse.validators import PRINTABLE
 from services import service_url
 from services.sales import views
-from services.sales.config import UoW
+from services.sales.config import UoW, UoWDep
 from services.sales.contract import OrderStatus
 from services.sales.domain import accounts, catalogue, orders, quotes
 from services.sales.domain.rules import seller_pays_carriage
@@ -42,7 +41,6 @@ from services.sales.models import (
 
 router = APIRouter(prefix="/api/v1/sales", tags=["sales"])
 
-UoWDep = Annotated[UoW, Depends(unit_of_work)]
 Sales = Annotated[Principal, require_roles("sales")]
 OrderReader = Annotated[Principal, require_roles("sales", "finance", "logistics", "compliance", "partner")]
 LOGISTICS_TIMEOUT = 5.0
@@ -79,7 +77,7 @@ async def list_products(
 ) -> Page[ProductPublic]:
     page = await paginate(uow.session, select(Product), Product.sku, cursor, limit)
     tiers = await catalogue.tiers_of(uow.session, [p.sku for p in page.items])
-    return Page(items=[views.product_public(p, tiers[p.sku]) for p in page.items], next_cursor=page.next_cursor)
+    return page.map(lambda p: views.product_public(p, tiers[p.sku]))
 
 
 @router.get("/products/{sku}", response_model=ProductPublic, summary="One product")
@@ -104,19 +102,13 @@ async def create_account(body: AccountCreate, uow: UoWDep, _: Sales) -> AccountP
 async def list_accounts(
     uow: UoWDep, _: Sales, lead_id: IdQuery = None, cursor: Cursor = None, limit: Limit = 50
 ) -> Page[AccountPublic]:
-    query = select(Account)
-    if lead_id is not None:
-        query = query.where(Account.lead_id == lead_id)
-    page = await paginate(uow.session, query, Account.id, cursor, limit)
-    return Page(items=[views.account_public(a) for a in page.items], next_cursor=page.next_cursor)
+    page = await paginate(uow.session, select(Account), Account.id, cursor, limit, filters={Account.lead_id: lead_id})
+    return page.map(views.account_public)
 
 
 @router.get("/accounts/{account_id}", response_model=AccountPublic, summary="One account")
 async def get_account(account_id: IdPath, uow: UoWDep, _: Sales) -> AccountPublic:
-    account = await uow.session.get(Account, account_id)
-    if account is None:
-        raise NotFound(f"no account {account_id}", field="account_id")
-    return views.account_public(account)
+    return views.account_public(await get_or_404(uow.session, Account, account_id, what="account", field="account_id"))
 
 
 # -- quotes ------------------------------------------------------------------------------------------
@@ -184,19 +176,15 @@ async def create_quote(body: QuoteCreate, uow: UoWDep, _: Sales) -> QuotePublic:
 async def list_quotes(
     uow: UoWDep, _: Sales, account_id: IdQuery = None, cursor: Cursor = None, limit: Limit = 50
 ) -> Page[QuotePublic]:
-    query = select(Quote)
-    if account_id is not None:
-        query = query.where(Quote.account_id == account_id)
-    page = await paginate(uow.session, query, Quote.id, cursor, limit)
+    filters = {Quote.account_id: account_id}
+    page = await paginate(uow.session, select(Quote), Quote.id, cursor, limit, filters=filters)
     lines = await quotes.quote_lines(uow.session, [q.id for q in page.items])
-    return Page(items=[views.quote_public(q, lines[q.id]) for q in page.items], next_cursor=page.next_cursor)
+    return page.map(lambda q: views.quote_public(q, lines[q.id]))
 
 
 @router.get("/quotes/{quote_id}", response_model=QuotePublic, summary="One quote")
 async def get_quote(quote_id: IdPath, uow: UoWDep, _: Sales) -> QuotePublic:
-    quote = await uow.session.get(Quote, quote_id)
-    if quote is None:
-        raise NotFound(f"no quote {quote_id}", field="quote_id")
+    quote = await get_or_404(uow.session, Quote, quote_id, what="quote", field="quote_id")
     lines = await quotes.quote_lines(uow.session, [quote_id])
     return views.quote_public(quote, lines[quote_id])
 
@@ -226,22 +214,15 @@ async def list_orders(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[OrderPublic]:
-    query = select(SalesOrder)
-    if account_id is not None:
-        query = query.where(SalesOrder.account_id == account_id)
-    if status is not None:
-        query = query.where(SalesOrder.status == status)
-    page = await paginate(uow.session, query, SalesOrder.id, cursor, limit)
+    filters = {SalesOrder.account_id: account_id, SalesOrder.status: status}
+    page = await paginate(uow.session, select(SalesOrder), SalesOrder.id, cursor, limit, filters=filters)
     lines, history = await orders.order_parts(uow.session, [o.id for o in page.items])
-    items = [views.order_public(o, lines[o.id], history[o.id]) for o in page.items]
-    return Page(items=items, next_cursor=page.next_cursor)
+    return page.map(lambda o: views.order_public(o, lines[o.id], history[o.id]))
 
 
 @router.get("/orders/{order_id}", response_model=OrderPublic, summary="One order with its history")
 async def get_order(order_id: IdPath, uow: UoWDep, _: OrderReader) -> OrderPublic:
-    order = await uow.session.get(SalesOrder, order_id)
-    if order is None:
-        raise NotFound(f"no order {order_id}", field="order_id")
+    order = await get_or_404(uow.session, SalesOrder, order_id, what="order", field="order_id")
     return await _order_answer(uow, order)
 
 

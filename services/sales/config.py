@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Annotated
 
+from fastapi import Depends
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hanse.app import unit_of_work
 from hanse.uow import UnitOfWork
 
 
@@ -21,3 +24,5 @@ class SalesConfig(BaseSettings):
 
 
 UoW = UnitOfWork[SalesConfig]
+# What a route declares to get the request's unit of work.
+UoWDep = Annotated[UoW, Depends(unit_of_work)]

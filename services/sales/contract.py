@@ -41,10 +41,7 @@ class FxApplied(BaseModel):
     rate_date: date
 
 
-class ProductCreated(EventPayload):
-    event_type = "sales.product.created.v1"
-    subject_field = "sku"
-
+class ProductCreated(EventPayload, event_type="sales.product.created.v1", subject="sku"):
     sku: str
     name: str
     hs_code: str
@@ -53,11 +50,8 @@ class ProductCreated(EventPayload):
     unit_weight_kg: DecimalStr
 
 
-class AccountCreated(EventPayload):
+class AccountCreated(EventPayload, event_type="sales.account.created.v1", subject="account_id"):
     """An account was opened; `lead_id` is set when it came from a qualified lead."""
-
-    event_type = "sales.account.created.v1"
-    subject_field = "account_id"
 
     account_id: str
     lead_id: str | None = None
@@ -79,10 +73,7 @@ class QuoteLine(BaseModel):
     unit_price: DecimalStr
 
 
-class QuoteIssued(EventPayload):
-    event_type = "sales.quote.issued.v1"
-    subject_field = "quote_id"
-
+class QuoteIssued(EventPayload, event_type="sales.quote.issued.v1", subject="quote_id"):
     quote_id: str
     account_id: str
     currency: str
@@ -146,19 +137,13 @@ class OrderTerms(BaseModel):
     mode: str | None = None
 
 
-class OrderPlaced(EventPayload):
-    event_type = "sales.order.placed.v1"
-    subject_field = "order_id"
-
+class OrderPlaced(EventPayload, event_type="sales.order.placed.v1", subject="order_id"):
     order_id: str
     order: OrderTerms
 
 
-class OrderStatusChanged(EventPayload):
+class OrderStatusChanged(EventPayload, event_type="sales.order.status_changed.v1", subject="order_id"):
     """Every status transition of an order, for timelines and partners."""
-
-    event_type = "sales.order.status_changed.v1"
-    subject_field = "order_id"
 
     order_id: str
     status: OrderStatus
@@ -166,11 +151,8 @@ class OrderStatusChanged(EventPayload):
     reason: str | None = None
 
 
-class OrderCancelled(EventPayload):
+class OrderCancelled(EventPayload, event_type="sales.order.cancelled.v1", subject="order_id"):
     """Cancelled before shipping: logistics releases stock, finance voids the open invoice."""
-
-    event_type = "sales.order.cancelled.v1"
-    subject_field = "order_id"
 
     order_id: str
     previous_status: OrderStatus

@@ -12,13 +12,8 @@ from services.logistics.contract import (
     StockReserved,
     StockShort,
 )
-from services.marketing.contract import LeadQualified
 from services.sales.config import UoW
 from services.sales.domain import accounts, orders
-
-
-async def open_account_for_lead(uow: UoW, payload: LeadQualified) -> None:
-    await accounts.open_account_for_lead(uow, payload)
 
 
 def _with_reasons(prefix: str, reasons: list[str]) -> str:
@@ -68,7 +63,7 @@ async def on_invoice_paid(uow: UoW, payload: InvoicePaid) -> None:
 
 
 HANDLERS: dict[str, Handler] = {
-    "marketing.lead.qualified.v1": open_account_for_lead,
+    "marketing.lead.qualified.v1": accounts.open_account_for_lead,
     "compliance.order.held.v1": on_order_held,
     "compliance.order.rejected.v1": on_order_rejected,
     "compliance.order.cleared.v1": on_order_cleared,

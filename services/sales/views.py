@@ -8,10 +8,10 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from sqlmodel import SQLModel
 
 from hanse.events import utcnow
 from hanse.money import Money, round_money
+from hanse.views import from_row
 from services.sales import contract
 from services.sales.models import (
     Account,
@@ -35,12 +35,6 @@ from services.sales.models import (
 Shape = TypeVar("Shape", bound=BaseModel)
 CM = Decimal("0.01")
 GRAM = Decimal("0.001")
-
-
-def from_row(shape: type[Shape], row: SQLModel, **values: Any) -> Shape:
-    """`shape` filled from the row's fields of the same name, then from `values` (which win)."""
-    fields = set(shape.model_fields) - set(values)
-    return shape.model_validate({**row.model_dump(include=fields), **values})
 
 
 def _money(amount: Decimal | None, currency: str) -> Money | None:

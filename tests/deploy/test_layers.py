@@ -50,3 +50,44 @@ def test_crossing_a_layer_breaks_the_lint(tree: Path, module: str, line: str, co
     result = _lint(tree)
     assert result.returncode != 0
     assert contract in result.stdout and "BROKEN" in result.stdout
+
+
+def _cycle(graph, modules: set[str]) -> list[str] | None:
+    """One import cycle among `modules`, or None (depth-first search over direct imports)."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(module: str) -> list[str] | None:
+        state[module] = 1
+        path.append(module)
+        for imported in sorted(graph.find_modules_directly_imported_by(module) & modules):
+            if state.get(imported) == 1:
+                return [*path[path.index(imported) :], imported]
+            if imported not in state and (found := visit(imported)):
+                return found
+        path.pop()
+        state[module] = 2
+        return None
+
+    for module in sorted(modules):
+        if module not in state and (found := visit(module)):
+            return found
+    return None
+
+
+@pytest.mark.parametrize(
+    "package",
+    [
+        "hanse",
+        "ops",
+        "gateway",
+        *(f"services.{d}" for d in ("marketing", "sales", "compliance", "finance", "logistics")),
+    ],
+)
+def test_no_module_imports_itself_round_a_circle(package: str):
+    import grimp
+
+    graph = grimp.build_graph("hanse", "ops", "services", "gateway", exclude_type_checking_imports=True)
+    modules = {m for m in graph.modules if m == package or m.startswith(package + ".")}
+    assert modules, package
+    assert _cycle(graph, modules) is None, " -> ".join(_cycle(graph, modules) or [])

@@ -23,9 +23,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ops.broker import die_with_parent
 from services import DEPARTMENTS
 from tests.conftest import free_port
-from tests.support.isolation import die_with_parent_strict, free_port_block
+from tests.support.isolation import free_port_block
 from tests.support.kafka import eventually
 
 ADMIN_PASSWORD = "e2e-admin-password-1234"
@@ -95,7 +96,7 @@ def start_platform(tmp: Path, extra_env: dict[str, str] | None = None) -> Platfo
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         start_new_session=True,  # stop_platform signals the whole group
-        preexec_fn=die_with_parent_strict(),  # and if this test process dies first, hanse dev follows it
+        preexec_fn=die_with_parent(),  # and if this test process dies first, hanse dev follows it
     )
     services = {name: f"http://127.0.0.1:{base + i + 1}" for i, name in enumerate(DEPARTMENTS)}
     platform = Platform(

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ops.broker import die_with_parent
 from tests.conftest import free_port
 from tests.e2e.conftest import Platform
 
@@ -45,6 +46,7 @@ def demo(gateway: str, **env: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=240,
+        preexec_fn=die_with_parent(),  # a killed test run takes the command with it
     )
 
 

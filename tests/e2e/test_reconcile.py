@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from ops.broker import die_with_parent
 from ops.reconcile import check_order
 from tests.e2e.conftest import Platform, start_platform, stop_platform
 from tests.e2e.flow import Gateway, unique
@@ -40,6 +41,7 @@ def hanse_reconcile(platform: Platform, *args: str) -> subprocess.CompletedProce
         capture_output=True,
         text=True,
         timeout=120,
+        preexec_fn=die_with_parent(),  # a killed test run takes the command with it
     )
 
 

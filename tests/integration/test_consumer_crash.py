@@ -13,6 +13,7 @@ from sqlmodel import select
 from hanse.db import Database
 from hanse.outbox import Relay
 from hanse.uow import UnitOfWork
+from ops.broker import die_with_parent
 from tests.support import ledger
 from tests.support.kafka import eventually
 
@@ -34,7 +35,12 @@ async def start_worker(settings) -> asyncio.subprocess.Process:
         "HANSE_JWT_SECRET": settings.jwt_secret,
     }
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.support.ledger_worker", env=env, stdout=asyncio.subprocess.DEVNULL
+        sys.executable,
+        "-m",
+        "tests.support.ledger_worker",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        preexec_fn=die_with_parent(),  # a killed test run takes the worker with it
     )
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from hanse.settings import Settings
-from ops.broker import EmbeddedBroker
+from ops.broker import EmbeddedBroker, die_with_parent
 from tests.conftest import TEST_SECRET, free_port, make_settings
 from tests.integration.test_graceful_shutdown import _wait_ready as wait_ready
 from tests.support.gateway import run_gateway
@@ -55,7 +55,9 @@ def marketing(broker: EmbeddedBroker, tmp_path: Path, monkeypatch: pytest.Monkey
     }
     log = (tmp_path / "marketing.log").open("wb")
     command = [sys.executable, "-m", "ops.cli", "serve", "marketing", "--host", "127.0.0.1", "--port", str(port)]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent()
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, process)

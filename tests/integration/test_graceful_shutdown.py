@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from ops.broker import EmbeddedBroker
+from ops.broker import EmbeddedBroker, die_with_parent
 from tests.conftest import free_port
 from tests.support.kafka import read_all
 
@@ -56,6 +56,7 @@ def test_sigterm_publishes_the_unsent_outbox_before_the_process_exits(broker: Em
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        preexec_fn=die_with_parent(),  # a killed test run takes the service with it
     )
     try:
         _wait_ready(f"http://127.0.0.1:{port}", process)

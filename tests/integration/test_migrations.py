@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from hanse.db import drop_postgres_database
 from hanse.settings import Settings
 from ops import migrate
-from ops.broker import EmbeddedBroker
+from ops.broker import EmbeddedBroker, die_with_parent
 from tests.conftest import PG_BASE, TEST_SECRET, make_settings, postgres_available
 from tests.support.service import run_service
 
@@ -30,7 +30,12 @@ def _clean_env(**extra: str) -> dict[str, str]:
 
 def _hanse(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ops.cli", *args], env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "ops.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        preexec_fn=die_with_parent(),
     )
 
 

@@ -6,23 +6,16 @@
   this machine (those take ephemeral ports, 32768-60999 on Linux) cannot take it between the
   test choosing it and the server binding it.
 - `unique_name(prefix)`: a PostgreSQL database name (or prefix) unique per worker and per call.
-- `die_with_parent_strict`: a `preexec_fn` that asks the kernel to SIGTERM the child when the
-  test process dies, however it dies (PR_SET_PDEATHSIG), closing the fork-to-prctl race.
-- `die_with_parent_now(sig)`: the same for the calling process itself, used by xdist workers so
-  that killing the controller takes the workers, and with them their platforms.
+- Process lifetime lives in `ops.broker`: `die_with_parent()` (a `preexec_fn`) and
+  `die_with_parent_now()` (xdist workers), so that a killed run takes its platforms with it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
-import signal
 import socket
 import threading
 import uuid
-
-PR_SET_PDEATHSIG = 1
 
 # Ports below the kernel's ephemeral range (/proc/sys/net/ipv4/ip_local_port_range starts at 32768):
 # xdist worker gwN takes 20000+500N .. 20499+500N (N < 20); a run without xdist 30000-30999; a run
@@ -106,32 +99,3 @@ def free_port_block(size: int) -> int:
                 _next[key] = (base + size + 1 - ports.start) % len(ports)
                 return base
     raise RuntimeError(f"no block of {size} free ports in {ports}")
-
-
-def _prctl_pdeathsig(sig: int) -> None:
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, int(sig))
-
-
-def die_with_parent_strict(sig: int = signal.SIGTERM):
-    """A `preexec_fn`: the child gets `sig` when this process dies, even if it died before the prctl.
-
-    Call it in the parent (`preexec_fn=die_with_parent_strict()`): it records the parent's pid first.
-    PR_SET_PDEATHSIG follows the *thread* that forked, so start long-lived children from the main
-    thread (or a thread that lives as long as they should).
-    """
-    parent = os.getpid()
-
-    def preexec() -> None:
-        _prctl_pdeathsig(sig)
-        if os.getppid() != parent:  # the parent died between fork and prctl: nobody would tell us
-            os.kill(os.getpid(), sig)
-
-    return preexec
-
-
-def die_with_parent_now(sig: int = signal.SIGTERM) -> None:
-    """Ask the kernel to send `sig` to this very process when its parent dies."""
-    _prctl_pdeathsig(sig)
-    if os.getppid() == 1:  # already orphaned: the parent died before we asked
-        os.kill(os.getpid(), sig)

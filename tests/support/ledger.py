@@ -41,10 +41,7 @@ class Applied(Model, table=True):
     seq: int = 0
 
 
-class EntryPosted(EventPayload):
-    event_type = "ledger.entry.posted.v1"
-    subject_field = "account"
-
+class EntryPosted(EventPayload, event_type="ledger.entry.posted.v1", subject="account"):
     entry_id: str
     account: str
     amount: int

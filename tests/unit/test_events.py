@@ -11,9 +11,7 @@ from hanse.events import CloudEvent, EventPayload, EventRegistry, make_event
 from services import DEPARTMENTS, contracts, event_registry
 
 
-class ThingMade(EventPayload):
-    event_type = "ledger.thing.made.v1"
-    subject_field = "thing_id"
+class ThingMade(EventPayload, event_type="ledger.thing.made.v1", subject="thing_id"):
     thing_id: str
 
 
@@ -64,14 +62,10 @@ def test_envelopes_missing_required_attributes_or_timezone_are_refused(broken):
 def test_registry_refuses_badly_named_or_foreign_event_types():
     reg = EventRegistry()
 
-    class Bad(EventPayload):
-        event_type = "ledger.ThingMade"
-        subject_field = "x"
+    class Bad(EventPayload, event_type="ledger.ThingMade", subject="x"):
         x: str
 
-    class Foreign(EventPayload):
-        event_type = "sales.thing.made.v1"
-        subject_field = "x"
+    class Foreign(EventPayload, event_type="sales.thing.made.v1", subject="x"):
         x: str
 
     with pytest.raises(ValueError, match="not <dept>"):
@@ -99,9 +93,7 @@ def test_every_department_contract_registers_versioned_types_it_owns():
         assert name.rsplit(".", 1)[1].startswith("v")
 
 
-class OtherThing(EventPayload):
-    event_type = "ledger.other.made.v1"
-    subject_field = "thing_id"
+class OtherThing(EventPayload, event_type="ledger.other.made.v1", subject="thing_id"):
     thing_id: str
 
 

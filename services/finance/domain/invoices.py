@@ -11,11 +11,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from hanse.errors import NotFound, PermanentEventError
+from hanse.errors import PermanentEventError
 from hanse.events import utcnow
 from hanse.ids import new_id
 from hanse.money import ecb_rate, round_money
-from hanse.pagination import Page, paginate
 from services.finance import views
 from services.finance.config import UoW
 from services.finance.contract import InvoiceIssued, InvoiceKind, InvoicePaid, InvoiceVoided, PaymentReceived
@@ -28,7 +27,7 @@ from services.finance.domain.rules import (
     format_number,
     price_invoice,
 )
-from services.finance.models import Invoice, InvoiceCounter, InvoiceStatus, OrderFile
+from services.finance.models import Invoice, InvoiceCounter, OrderFile
 from services.sales.contract import OrderTerms
 
 FinanceEvent = InvoiceIssued | InvoicePaid | InvoiceVoided | PaymentReceived
@@ -265,33 +264,3 @@ async def issue_credit_note(uow: UoW, invoice: Invoice, refund: Decimal, reason:
         credited_invoice_id=invoice.id,
         due_date=now.date(),
     )
-
-
-async def get_invoice(session: AsyncSession, invoice_id: str) -> Invoice:
-    invoice = await session.get(Invoice, invoice_id)
-    if invoice is None:
-        raise NotFound(f"no invoice {invoice_id}", field="invoice_id")
-    return invoice
-
-
-async def find_invoices(
-    session: AsyncSession,
-    *,
-    order_id: str | None,
-    account_id: str | None,
-    kind: InvoiceKind | None,
-    status: InvoiceStatus | None,
-    cursor: str | None,
-    limit: int,
-) -> Page[Invoice]:
-    """One page of invoices, oldest first, matching every filter given."""
-    query = select(Invoice)
-    for column, value in (
-        (Invoice.order_id, order_id),
-        (Invoice.account_id, account_id),
-        (Invoice.kind, kind),
-        (Invoice.status, status),
-    ):
-        if value is not None:
-            query = query.where(column == value)
-    return await paginate(session, query, col(Invoice.id), cursor, limit)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel import select
 
-from hanse.errors import Invalid, NotFound
+from hanse.errors import Invalid
 from hanse.events import utcnow
 from hanse.ids import new_id
 from hanse.money import round_money
-from hanse.pagination import Page, paginate
 from services.finance import views
 from services.finance.config import UoW
 from services.finance.domain.invoices import announce
@@ -60,21 +58,3 @@ async def receive_payment(uow: UoW, data: PaymentCreate, received_by: str) -> Pa
     if invoice.status == "paid":
         await announce(uow, views.invoice_paid(invoice))
     return payment
-
-
-async def get_payment(session: AsyncSession, payment_id: str) -> Payment:
-    payment = await session.get(Payment, payment_id)
-    if payment is None:
-        raise NotFound(f"no payment {payment_id}", field="payment_id")
-    return payment
-
-
-async def find_payments(
-    session: AsyncSession, *, invoice_id: str | None, order_id: str | None, cursor: str | None, limit: int
-) -> Page[Payment]:
-    """One page of payments, oldest first, of an invoice or an order if given."""
-    query = select(Payment)
-    for column, value in ((Payment.invoice_id, invoice_id), (Payment.order_id, order_id)):
-        if value is not None:
-            query = query.where(column == value)
-    return await paginate(session, query, col(Payment.id), cursor, limit)

@@ -9,11 +9,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from hanse.errors import Conflict, Invalid, NotFound
+from hanse.errors import Conflict, Invalid
 from hanse.events import utcnow
 from hanse.ids import new_id
 from hanse.money import convert
-from hanse.pagination import Page, paginate
+from hanse.pagination import Page, get_or_404, paginate
 from services.marketing import views
 from services.marketing.config import UoW
 from services.marketing.domain.rules import check_amount, check_fx_available
@@ -53,17 +53,11 @@ async def create_campaign(uow: UoW, body: CampaignCreate) -> Campaign:
 
 
 async def get_campaign(session: AsyncSession, campaign_id: str) -> Campaign:
-    campaign = await session.get(Campaign, campaign_id)
-    if campaign is None:
-        raise NotFound(f"no campaign {campaign_id}", field="id")
-    return campaign
+    return await get_or_404(session, Campaign, campaign_id, what="campaign", field="id")
 
 
 async def list_campaigns(session: AsyncSession, channel: str | None, cursor: str | None, limit: int) -> Page[Campaign]:
-    query = select(Campaign)
-    if channel:
-        query = query.where(Campaign.channel == channel)
-    return await paginate(session, query, Campaign.id, cursor, limit)
+    return await paginate(session, select(Campaign), Campaign.id, cursor, limit, filters={Campaign.channel: channel})
 
 
 async def list_spend(session: AsyncSession, campaign_id: str, cursor: str | None, limit: int) -> Page[SpendEntry]:

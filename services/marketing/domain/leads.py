@@ -7,10 +7,9 @@ import logging
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from hanse.errors import NotFound
 from hanse.events import utcnow
 from hanse.ids import new_id
-from hanse.pagination import Page, paginate
+from hanse.pagination import Page, get_or_404, paginate
 from services.compliance.contract import ScreeningCompleted
 from services.marketing import views
 from services.marketing.config import UoW
@@ -69,21 +68,14 @@ async def capture_lead(uow: UoW, body: LeadCreate) -> Lead:
 
 
 async def get_lead(session: AsyncSession, lead_id: str) -> Lead:
-    lead = await session.get(Lead, lead_id)
-    if lead is None:
-        raise NotFound(f"no lead {lead_id}", field="id")
-    return lead
+    return await get_or_404(session, Lead, lead_id, what="lead", field="id")
 
 
 async def list_leads(
     session: AsyncSession, status: str | None, campaign_id: str | None, cursor: str | None, limit: int
 ) -> Page[Lead]:
-    query = select(Lead)
-    if status:
-        query = query.where(Lead.status == status)
-    if campaign_id:
-        query = query.where(Lead.campaign_id == campaign_id)
-    return await paginate(session, query, Lead.id, cursor, limit)
+    filters = {Lead.status: status, Lead.campaign_id: campaign_id}
+    return await paginate(session, select(Lead), Lead.id, cursor, limit, filters=filters)
 
 
 async def _locked_lead(uow: UoW, lead_id: str) -> Lead | None:
