@@ -33,6 +33,7 @@ from hanse.idempotency import IdempotencyMiddleware
 from hanse.metrics import CONTENT_TYPE_LATEST, Metrics
 from hanse.migrations import prepare_database
 from hanse.outbox import Relay
+from hanse.scheduler import Job, Scheduler
 from hanse.settings import Settings, get_settings
 from hanse.uow import UnitOfWork
 
@@ -71,11 +72,13 @@ def create_service(
     config: Any = None,
     settings: Settings | None = None,
     startup: Sequence[StartupHook] = (),
+    jobs: Sequence[Job] = (),
     title: str | None = None,
     version: str = "1.0.0",
 ) -> FastAPI:
     """A department service: `models` is its models module (its `Model.metadata`, `migrations/` beside it);
-    `config` its own settings object, handed to the domain in every unit of work."""
+    `config` its own settings object, handed to the domain in every unit of work; `jobs` its timed
+    work, run by the kernel's scheduler."""
     settings = settings or get_settings()
     metadata = models.Model.metadata
     migrations = migrations_of(models)
@@ -95,6 +98,7 @@ def create_service(
         relay = Relay(database, settings, metrics, topics=topics)
         consumer = Consumer(name, database, settings, handlers, registry, metrics, config=config) if handlers else None
         tasks = [asyncio.create_task(relay.run(), name=f"{name}-relay")]
+        scheduler = Scheduler(database, settings, config, jobs) if jobs else None
         if consumer is not None:
             tasks.append(asyncio.create_task(consumer.run(), name=f"{name}-consumer"))
         runtime = ServiceRuntime(name, settings, config, database, relay, consumer, metrics, registry, tasks)
@@ -103,12 +107,16 @@ def create_service(
         try:
             for hook in startup:
                 await hook(runtime)
+            if scheduler is not None:  # after the hooks: a job may need the reference data they load
+                tasks.append(asyncio.create_task(scheduler.run(), name=f"{name}-scheduler"))
             log.info("%s ready on %s", name, url.split("@")[-1])
             yield
         finally:
             # Graceful: finish the event in hand and commit its offset, then flush the outbox.
             if consumer is not None:
                 await consumer.stop()
+            if scheduler is not None:
+                scheduler.stop()
             await relay.stop()
             for task in tasks:
                 task.cancel()
