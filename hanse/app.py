@@ -30,6 +30,7 @@ from hanse.db import Database
 from hanse.events import EventRegistry
 from hanse.http import EdgeMiddleware, install_docs, install_problem_handlers, operation_id, problem
 from hanse.idempotency import IdempotencyMiddleware
+from hanse.mail import MailTemplates, MailWorker
 from hanse.metrics import CONTENT_TYPE_LATEST, Metrics
 from hanse.migrations import prepare_database
 from hanse.outbox import Relay
@@ -51,6 +52,7 @@ class ServiceRuntime:
     metrics: Metrics
     registry: EventRegistry
     tasks: list[asyncio.Task[None]]
+    mail: MailWorker | None = None
 
 
 # Work to do once the database and the relay are up (e.g. loading reference data).
@@ -75,10 +77,12 @@ def create_service(
     jobs: Sequence[Job] = (),
     title: str | None = None,
     version: str = "1.0.0",
+    templates: Path | None = None,
 ) -> FastAPI:
     """A department service: `models` is its models module (its `Model.metadata`, `migrations/` beside it);
     `config` its own settings object, handed to the domain in every unit of work; `jobs` its timed
-    work, run by the kernel's scheduler."""
+    work, run by the kernel's scheduler; `templates` its templates folder (a `mail/` folder there
+    turns on `uow.send_mail` and the mail worker)."""
     settings = settings or get_settings()
     metadata = models.Model.metadata
     migrations = migrations_of(models)
@@ -87,13 +91,14 @@ def create_service(
     # The handlers' payload annotations are the contracts this service consumes.
     registry = EventRegistry.from_handlers(handlers)
     topics = settings.topics_for(sorted({name, *(registry.department(t) for t in handlers)}))
+    mail_templates = MailTemplates(templates / "mail") if templates and (templates / "mail").is_dir() else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = settings.database_url_for(name)
         if dbmod.is_postgres(url) and settings.env != "prod":
             await dbmod.ensure_postgres_database(url)
-        database = Database(url, metadata, settings=settings)
+        database = Database(url, metadata, settings=settings, mail_templates=mail_templates)
         await prepare_database(database, name, migrations, settings)  # prod: refuses an unmigrated schema
         relay = Relay(database, settings, metrics, topics=topics)
         consumer = Consumer(name, database, settings, handlers, registry, metrics, config=config) if handlers else None
@@ -101,7 +106,10 @@ def create_service(
         scheduler = Scheduler(database, settings, config, jobs) if jobs else None
         if consumer is not None:
             tasks.append(asyncio.create_task(consumer.run(), name=f"{name}-consumer"))
-        runtime = ServiceRuntime(name, settings, config, database, relay, consumer, metrics, registry, tasks)
+        mail = MailWorker(database, settings, metrics) if mail_templates else None
+        if mail is not None:
+            tasks.append(asyncio.create_task(mail.run(), name=f"{name}-mail"))
+        runtime = ServiceRuntime(name, settings, config, database, relay, consumer, metrics, registry, tasks, mail)
         app.state.runtime = runtime
         app.state.db = database
         try:
@@ -118,6 +126,8 @@ def create_service(
             if scheduler is not None:
                 scheduler.stop()
             await relay.stop()
+            if mail is not None:
+                await mail.stop()
             for task in tasks:
                 task.cancel()
             for task in tasks:
@@ -168,6 +178,8 @@ def create_service(
         runtime: ServiceRuntime = request.app.state.runtime
         with contextlib.suppress(Exception):
             runtime.metrics.outbox_backlog.set(await runtime.relay.backlog())
+            if runtime.mail is not None:
+                runtime.metrics.mail_backlog.set(await runtime.mail.backlog())
         return Response(runtime.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(ops)

@@ -1,7 +1,7 @@
 """Async database per service: SQLite file by default, PostgreSQL via DATABASE_URL.
 
 Each service gets its own SQLModel base (own metadata), which also carries the kernel's
-outbox, inbox and idempotency tables, so every service database has the same plumbing.
+outbox, inbox, idempotency and mail outbox tables, so every service database has the same plumbing.
 """
 
 from __future__ import annotations
@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    ForeignKey,
     Index,
     Integer,
     LargeBinary,
@@ -31,6 +32,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.orm import registry
 from sqlmodel import Session, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+if TYPE_CHECKING:
+    from hanse.mail import MailTemplates
 
 # Integer on SQLite (so it aliases ROWID and autoincrements), BIGINT elsewhere.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -98,7 +102,54 @@ def kernel_tables(metadata: MetaData) -> dict[str, Table]:
         Column("content_type", String(255), nullable=False),
         Column("created_at", UTCDateTime, nullable=False),
     )
-    return {"outbox": outbox, "inbox": inbox, "idempotency_key": idempotency}
+    return {"outbox": outbox, "inbox": inbox, "idempotency_key": idempotency, **mail_tables(metadata)}
+
+
+def mail_tables(metadata: MetaData) -> dict[str, Table]:
+    """The mail outbox (hanse.mail): one row per message, rendered, with its delivery record."""
+    mail = Table(
+        "mail_outbox",
+        metadata,
+        Column("id", BigId, primary_key=True, autoincrement=True),
+        # Fixed when the row is written: a resend after a crash carries the same one.
+        Column("message_id", String(255), nullable=False, unique=True),
+        Column("template", String(100), nullable=False),
+        # What the message is about (e.g. "account:<id>"), so a department can list what it sent.
+        Column("ref", String(255), nullable=True, index=True),
+        Column("to_address", String(512), nullable=False),
+        Column("from_address", String(512), nullable=False),
+        Column("language", String(35), nullable=False),
+        Column("subject", Text, nullable=False),
+        Column("text_body", Text, nullable=False),
+        Column("html_body", Text, nullable=True),
+        # JSON object of extra header fields (List-Unsubscribe, Reply-To ...).
+        Column("headers", Text, nullable=False),
+        Column("status", String(16), nullable=False),  # pending, sent, failed
+        Column("attempts", Integer, nullable=False),
+        Column("next_attempt_at", UTCDateTime, nullable=False),
+        Column("last_error", Text, nullable=True),
+        Column("created_at", UTCDateTime, nullable=False),
+        Column("sent_at", UTCDateTime, nullable=True),
+    )
+    # The worker only ever scans pending rows, earliest due first.
+    Index(
+        "ix_mail_outbox_due",
+        mail.c.next_attempt_at,
+        mail.c.id,
+        sqlite_where=mail.c.status == "pending",
+        postgresql_where=mail.c.status == "pending",
+    )
+    attachment = Table(
+        "mail_attachment",
+        metadata,
+        Column("id", BigId, primary_key=True, autoincrement=True),
+        Column("mail_id", BigId, ForeignKey("mail_outbox.id", ondelete="CASCADE"), nullable=False, index=True),
+        Column("position", Integer, nullable=False),
+        Column("filename", String(255), nullable=False),
+        Column("content_type", String(255), nullable=False),
+        Column("content", LargeBinary, nullable=False),
+    )
+    return {"mail_outbox": mail, "mail_attachment": attachment}
 
 
 def model_base(service: str) -> type[SQLModel]:
@@ -120,7 +171,15 @@ def is_postgres(url: str) -> bool:
 class Database:
     """Engine, session factory and commit hooks of one service database."""
 
-    def __init__(self, url: str, metadata: MetaData, *, settings: Any = None, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        metadata: MetaData,
+        *,
+        settings: Any = None,
+        mail_templates: MailTemplates | None = None,
+        echo: bool = False,
+    ) -> None:
         self.url = url
         self.metadata = metadata
         self.settings = settings
@@ -146,17 +205,24 @@ class Database:
             self.read_engine = create_async_engine(url, **kwargs)
             _sqlite_snapshot_reads(self.read_engine)
         self.on_commit: list[Callable[[], None]] = []
+        # Called after a commit that wrote mail (the mail worker's wake-up).
+        self.on_mail_commit: list[Callable[[], None]] = []
 
         class _SyncSession(Session):
             pass
 
         event.listen(_SyncSession, "after_commit", self._after_commit)
-        kernel = {name: metadata.tables[name] for name in ("outbox", "inbox", "idempotency_key")}
+        kernel = {
+            name: metadata.tables[name]
+            for name in ("outbox", "inbox", "idempotency_key", "mail_outbox", "mail_attachment")
+        }
         options: dict[str, Any] = {
             "class_": AsyncSession,
             "sync_session_class": _SyncSession,
             "expire_on_commit": False,
-            "info": {"tables": kernel},
+            # Every session carries the service's mail templates, so `uow.send_mail` works wherever
+            # the unit of work was built (request, consumer, scheduler).
+            "info": {"tables": kernel, "mail_templates": mail_templates},
         }
         self.sessionmaker = async_sessionmaker(self.engine, **options)
         self.read_sessionmaker = async_sessionmaker(self.read_engine, **options)
@@ -164,6 +230,9 @@ class Database:
     def _after_commit(self, session: Session) -> None:
         if session.info.pop("outbox_pending", False):
             for callback in self.on_commit:
+                callback()
+        if session.info.pop("mail_pending", False):
+            for callback in self.on_mail_commit:
                 callback()
 
     @asynccontextmanager

@@ -1,4 +1,4 @@
-"""Prometheus metrics of one process: HTTP, outbox backlog, consumer lag, dead letters."""
+"""Prometheus metrics of one process: HTTP, outbox backlog, consumer lag, dead letters, mail."""
 
 from __future__ import annotations
 
@@ -38,6 +38,12 @@ class Metrics:
         self.dlq_messages = Counter(
             "hanse_dlq_messages", "Messages sent to the dead-letter topic", ["reason"], registry=r
         )
+        self.mail_sent = Counter("hanse_mail_sent", "Mail accepted by the SMTP server", ["template"], registry=r)
+        self.mail_failed = Counter(
+            "hanse_mail_failed", "Mail given up (refused, or out of attempts)", ["template"], registry=r
+        )
+        self.mail_retries = Counter("hanse_mail_retries", "Mail attempts that failed and will be retried", registry=r)
+        self.mail_backlog = Gauge("hanse_mail_backlog", "Mail written and not yet sent or failed", registry=r)
         self.info = Gauge("hanse_service_info", "Service identity", list(labels), registry=r)
         self.info.labels(**labels).set(1)
 

@@ -8,8 +8,9 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_SECRET_LENGTH = 32
@@ -54,8 +55,28 @@ class Settings(BaseSettings):
     consumer_backoff_max_seconds: float = 5.0
     consumer_fetch_wait_ms: int = 100
 
+    # Mail (hanse.mail): the SMTP server the mail worker sends through. smtp:// (with ?starttls=1 to
+    # require STARTTLS), smtps:// for implicit TLS; user:password@ in the URL. `hanse dev` points
+    # it at its SMTP sink.
+    smtp_url: str = "smtp://127.0.0.1:8025"
+    mail_from: str = "Hanse <noreply@hanse.localhost>"
+    mail_poll_seconds: float = 1.0
+    mail_batch_size: int = Field(100, ge=1)
+    mail_max_attempts: int = Field(12, ge=1)
+    mail_backoff_seconds: float = 60.0
+    mail_backoff_max_seconds: float = 3600.0
+    mail_timeout_seconds: float = 30.0
+
     seller_country: str = "DE"
     base_currency: str = "EUR"
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError("HANSE_SMTP_URL must be smtp://host:port or smtps://host:port")
+        return value
 
     @model_validator(mode="after")
     def _refuse_insecure_outside_dev(self) -> Settings:

@@ -2,18 +2,21 @@
 
 A route builds one per request (`UnitOfWorkDep`), the consumer one per event. The domain gets the
 session, the settings, its department's config and the causing event from it, and publishes only
-through `uow.publish`, so every event is written in the transaction that decides it.
+through `uow.publish` and writes mail only through `uow.send_mail`, so every event and every
+message is written in the transaction that decides it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from hanse import outbox
+from hanse import mail, outbox
 from hanse.events import CloudEvent, EventPayload
+from hanse.mail import Attachment, QueuedMail
 from hanse.settings import Settings
 
 ConfigT = TypeVar("ConfigT")
@@ -47,6 +50,37 @@ class UnitOfWork(Generic[ConfigT]):
             self._first = event
         return event
 
+    async def send_mail(
+        self,
+        template: str,
+        *,
+        to: str,
+        language: str | None = None,
+        context: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        attachments: Sequence[Attachment] = (),
+        sender: str | None = None,
+        ref: str | None = None,
+    ) -> QueuedMail:
+        """Render a mail template in the recipient's language and record the message in this transaction.
+
+        The service's `templates/mail/<template>.<language>.{subject,txt,html}` are used (falling back
+        to `en`); the kernel's worker sends it after the commit. A rollback means it is never sent.
+        `headers` adds fields such as List-Unsubscribe; `ref` names what the mail is about.
+        """
+        return await mail.append(
+            self.session,
+            template,
+            to=to,
+            language=language,
+            context=context or {},
+            settings=self.settings,
+            headers=headers,
+            attachments=attachments,
+            sender=sender,
+            ref=ref,
+        )
+
     async def commit(self) -> None:
         await self.session.commit()
 
@@ -54,4 +88,4 @@ class UnitOfWork(Generic[ConfigT]):
         await self.session.rollback()
 
 
-__all__ = ["ConfigT", "UnitOfWork"]
+__all__ = ["Attachment", "ConfigT", "QueuedMail", "UnitOfWork"]

@@ -1,4 +1,4 @@
-"""The `hanse` command: run the platform, a service, the broker; replay dead letters."""
+"""The `hanse` command: run the platform, a service, the broker, the SMTP sink; replay dead letters."""
 
 from __future__ import annotations
 
@@ -66,6 +66,15 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     return asyncio.run(run_embedded_broker(args.port, platform_topics(settings), settings.topic_partitions))
+
+
+def cmd_smtp_sink(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ops.smtp import run_smtp_sink
+
+    directory = Path(args.dir) if args.dir else get_settings().data_dir / "mail"
+    return asyncio.run(run_smtp_sink(args.host, args.port, directory))
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
@@ -152,6 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
     broker = sub.add_parser("broker", help="run the embedded Kafka-compatible broker (tansu)")
     broker.add_argument("--port", type=int, default=int(os.environ.get("HANSE_BROKER_PORT", "9092")))
     broker.set_defaults(func=cmd_broker)
+
+    sink = sub.add_parser("smtp-sink", help="run the dev SMTP sink: each message becomes one .eml file")
+    sink.add_argument("--host", default="127.0.0.1")
+    sink.add_argument("--port", type=int, default=int(os.environ.get("HANSE_SMTP_PORT", "8025")))
+    sink.add_argument("--dir", default=None, help="where the .eml files go (default $HANSE_DATA_DIR/mail)")
+    sink.set_defaults(func=cmd_smtp_sink)
 
     topics = sub.add_parser(
         "topics", help="create every department, dead-letter and retry topic on KAFKA_BOOTSTRAP_SERVERS"

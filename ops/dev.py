@@ -1,9 +1,10 @@
 """`hanse dev`: the whole platform as child processes in the foreground.
 
-Starts the embedded broker (unless KAFKA_BOOTSTRAP_SERVERS points elsewhere), the five
-department services and the gateway; prints where they listen and the admin login; restarts a
-child that dies; on Ctrl-C or SIGTERM stops them all. Children die with the supervisor even if
-it is killed outright (PR_SET_PDEATHSIG), so nothing is ever left behind.
+Starts the embedded broker (unless KAFKA_BOOTSTRAP_SERVERS points elsewhere), the SMTP sink
+(unless HANSE_SMTP_URL points elsewhere), the five department services and the gateway; prints
+where they listen, where mail lands and the admin login; restarts a child that dies; on Ctrl-C
+or SIGTERM stops them all. Children die with the supervisor even if it is killed outright
+(PR_SET_PDEATHSIG), so nothing is ever left behind.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import aiohttp
 
@@ -22,7 +24,18 @@ from hanse.settings import Settings, get_settings
 from ops.broker import die_with_parent, port_open
 from services import DEPARTMENTS, service_port
 
-COLOURS = {"broker": 90, "marketing": 35, "sales": 34, "compliance": 33, "finance": 32, "logistics": 36, "gateway": 1}
+COLOURS = {
+    "broker": 90,
+    "smtp": 90,
+    "marketing": 35,
+    "sales": 34,
+    "compliance": 33,
+    "finance": 32,
+    "logistics": 36,
+    "gateway": 1,
+}
+# Started first and stopped last: what the services talk to.
+INFRASTRUCTURE = ("broker", "smtp")
 
 
 @dataclass
@@ -30,7 +43,8 @@ class Child:
     name: str
     argv: list[str]
     env: dict[str, str]
-    url: str | None = None  # where /readyz answers (None for the broker)
+    url: str | None = None  # where /readyz answers (None for the broker and the SMTP sink)
+    address: str | None = None  # host:port that listens once the broker or the sink is up
     process: asyncio.subprocess.Process | None = None
     restarts: int = 0
     started_at: float = 0.0
@@ -76,7 +90,7 @@ class Supervisor:
                 if child.process is None or child.process.returncode is not None:
                     return False
                 if child.url is None:
-                    host, port = child.env["HANSE_BROKER_ADDR"].rsplit(":", 1)
+                    host, port = (child.address or "").rsplit(":", 1)
                     if port_open(host, int(port)):
                         return True
                 else:
@@ -107,9 +121,9 @@ class Supervisor:
                 await asyncio.wait_for(self.stopping.wait(), 0.5)
 
     async def stop_all(self, grace: float = 15.0) -> None:
-        # Services and gateway first, broker last: services flush their outboxes while it is up.
-        await self._stop([c for c in self.children if c.name != "broker"], grace)
-        await self._stop([c for c in self.children if c.name == "broker"], 5.0)
+        # Services and gateway first, broker and sink last: services flush their outboxes while they are up.
+        await self._stop([c for c in self.children if c.name not in INFRASTRUCTURE], grace)
+        await self._stop([c for c in self.children if c.name in INFRASTRUCTURE], 5.0)
 
     async def _stop(self, children: list[Child], grace: float) -> None:
         running = [c for c in children if c.process and c.process.returncode is None]
@@ -131,6 +145,11 @@ class Supervisor:
                     await asyncio.wait_for(child.pump, 1.0)
 
 
+def mail_folder(settings: Settings) -> Path:
+    """Where the dev SMTP sink writes its .eml files."""
+    return settings.data_dir / "mail"
+
+
 def plan(settings: Settings, env: dict[str, str]) -> tuple[list[Child], str, bool]:
     """The children to run and their environment; returns (children, bootstrap, embedded)."""
     python = sys.executable
@@ -145,7 +164,28 @@ def plan(settings: Settings, env: dict[str, str]) -> tuple[list[Child], str, boo
             Child(
                 "broker",
                 [python, "-m", "ops.cli", "broker", "--port", str(broker_port)],
-                {**base_env, "HANSE_BROKER_ADDR": bootstrap},
+                dict(base_env),
+                address=bootstrap,
+            )
+        )
+    if not env.get("HANSE_SMTP_URL"):
+        smtp_port = int(env.get("HANSE_SMTP_PORT", "8025"))
+        base_env["HANSE_SMTP_URL"] = f"smtp://127.0.0.1:{smtp_port}"
+        children.append(
+            Child(
+                "smtp",
+                [
+                    python,
+                    "-m",
+                    "ops.cli",
+                    "smtp-sink",
+                    "--port",
+                    str(smtp_port),
+                    "--dir",
+                    str(mail_folder(settings).resolve()),
+                ],
+                dict(base_env),
+                address=f"127.0.0.1:{smtp_port}",
             )
         )
     use_postgres = env.get("HANSE_DB", "sqlite") == "postgres"
@@ -197,8 +237,8 @@ async def run_dev() -> int:
     try:
         for child in children:
             await supervisor.start(child)
-            if child.name == "broker" and not await supervisor.wait_ready(child, 30):
-                supervisor.say("broker", "did not start; is port in use?")
+            if child.name in INFRASTRUCTURE and not await supervisor.wait_ready(child, 30):
+                supervisor.say(child.name, "did not start; is port in use?")
                 return 1
         pending = [c for c in children if c.url]
         ready = await asyncio.gather(*(supervisor.wait_ready(c, 90) for c in pending))
@@ -225,6 +265,12 @@ def _print_table(settings, children, bootstrap, embedded, user, password, ready,
     pg = settings.postgres_url_for("<service>").split("@")[-1]
     db = f"PostgreSQL {pg}" if env.get("HANSE_DB") == "postgres" else f"SQLite files in {settings.data_dir}"
     lines.append(f"  {'databases':<11}{db}")
+    sink = next((c for c in children if c.name == "smtp"), None)
+    if sink is not None:
+        mail = f"{mail_folder(settings)}  (SMTP sink on {sink.address}, one .eml per message)"
+    else:
+        mail = f"{env.get('HANSE_SMTP_URL', '').split('@')[-1]} (external SMTP)"
+    lines.append(f"  {'mail':<11}{mail}")
     gw = f"http://127.0.0.1:{settings.gateway_port}"
     lines.append("")
     lines.append(f"  API docs     {gw}/docs        (each service also has /docs, /openapi.json, /metrics)")

@@ -24,6 +24,7 @@ import pytest
 from hanse.db import drop_postgres_database, ensure_postgres_database
 from hanse.settings import Settings
 from ops.broker import EmbeddedBroker, die_with_parent_now, port_open
+from ops.smtp import SmtpSink
 from tests.support.isolation import free_port, unique_name, worker_id
 
 PG_BASE = "postgresql+asyncpg://postgres@127.0.0.1:5432"
@@ -146,6 +147,10 @@ def make_settings(bootstrap: str, database_url: str | None = None, **overrides) 
         "consumer_backoff_seconds": 0.05,
         "consumer_backoff_max_seconds": 0.2,
         "consumer_max_attempts": 4,
+        # Nothing listens there: mail never leaks into a developer's `make dev` sink. A test that
+        # reads mail passes its own sink's URL (`smtp_url=smtp_sink.url`).
+        "smtp_url": "smtp://127.0.0.1:9",
+        "mail_poll_seconds": 0.2,
     }
     values.update(overrides)
     # Not ./var, which every worker (and `make dev`) would share: a directory of this process's own.
@@ -158,6 +163,15 @@ def worker_data_dir() -> Path:
     path = Path(tempfile.mkdtemp(prefix=f"hanse-test-{worker_id()}-"))
     atexit.register(shutil.rmtree, path, ignore_errors=True)
     return path
+
+
+@pytest.fixture
+def smtp_sink(tmp_path: Path) -> Iterator[SmtpSink]:
+    """A real SMTP sink (aiosmtpd) of this test's own: a free port, and a folder of .eml files."""
+    sink = SmtpSink(tmp_path / "mail", free_port())
+    sink.start()
+    yield sink
+    sink.stop()
 
 
 @pytest.fixture

@@ -71,12 +71,13 @@ def _free_port_block(size: int) -> int:
 
 def start_platform(tmp: Path, extra_env: dict[str, str] | None = None) -> Platform:
     base = _free_port_block(len(DEPARTMENTS))
-    gateway_port, broker_port = free_port(), free_port()
+    gateway_port, broker_port, smtp_port = free_port(), free_port(), free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("HANSE_", "KAFKA_", "DATABASE_URL"))},
         "HANSE_ENV": "dev",
         "HANSE_DATA_DIR": str(tmp / "var"),
         "HANSE_BROKER_PORT": str(broker_port),
+        "HANSE_SMTP_PORT": str(smtp_port),  # the SMTP sink; its .eml files land in <data_dir>/mail
         "HANSE_SERVICE_PORT_BASE": str(base),
         "HANSE_GATEWAY_PORT": str(gateway_port),
         "HANSE_ADMIN_PASSWORD": ADMIN_PASSWORD,
