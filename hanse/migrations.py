@@ -13,7 +13,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from alembic import command
+import sqlalchemy as sa
+from alembic import command, op
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -22,6 +23,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from hanse import db as dbmod
+from hanse.db import UTCDateTime
 from hanse.settings import Settings, get_settings
 
 log = logging.getLogger("hanse.migrate")
@@ -186,3 +188,74 @@ async def prepare_database(database: dbmod.Database, name: str, script_location:
             raise
         return
     await database.create_all()
+
+
+# -- kernel tables in every service's revisions ---------------------------------------------------
+# Every service database carries the kernel's tables, so a change to them is one frozen function
+# here, called by one small revision per service. Frozen: never edit one once released (an old
+# revision must keep building the old shape); a later change to a kernel table is a new function.
+
+
+def create_mail_outbox() -> None:
+    """2026-11: the mail outbox and its attachments (hanse.mail)."""
+    op.create_table(
+        "mail_outbox",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("message_id", sa.String(length=255), nullable=False),
+        sa.Column("template", sa.String(length=100), nullable=False),
+        sa.Column("ref", sa.String(length=255), nullable=True),
+        sa.Column("to_address", sa.String(length=512), nullable=False),
+        sa.Column("from_address", sa.String(length=512), nullable=False),
+        sa.Column("language", sa.String(length=35), nullable=False),
+        sa.Column("subject", sa.Text(), nullable=False),
+        sa.Column("text_body", sa.Text(), nullable=False),
+        sa.Column("html_body", sa.Text(), nullable=True),
+        sa.Column("headers", sa.Text(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", UTCDateTime(), nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("sent_at", UTCDateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("message_id"),
+    )
+    with op.batch_alter_table("mail_outbox", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_mail_outbox_due",
+            ["next_attempt_at", "id"],
+            unique=False,
+            sqlite_where=sa.text("status = 'pending'"),
+            postgresql_where=sa.text("status = 'pending'"),
+        )
+        batch_op.create_index(batch_op.f("ix_mail_outbox_ref"), ["ref"], unique=False)
+
+    op.create_table(
+        "mail_attachment",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("mail_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("filename", sa.String(length=255), nullable=False),
+        sa.Column("content_type", sa.String(length=255), nullable=False),
+        sa.Column("content", sa.LargeBinary(), nullable=False),
+        sa.ForeignKeyConstraint(["mail_id"], ["mail_outbox.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("mail_attachment", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_mail_attachment_mail_id"), ["mail_id"], unique=False)
+
+
+def drop_mail_outbox() -> None:
+    with op.batch_alter_table("mail_attachment", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_mail_attachment_mail_id"))
+
+    op.drop_table("mail_attachment")
+    with op.batch_alter_table("mail_outbox", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_mail_outbox_ref"))
+        batch_op.drop_index(
+            "ix_mail_outbox_due",
+            sqlite_where=sa.text("status = 'pending'"),
+            postgresql_where=sa.text("status = 'pending'"),
+        )
+
+    op.drop_table("mail_outbox")
