@@ -6,19 +6,19 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import Response
 
-from gateway import contracts, events, identity, overview, webhooks
+from gateway import contracts, events, identity, models, overview, webhooks
 from gateway.models import Model
 from gateway.proxy import UpstreamProxy
 from gateway.ratelimit import GatewayLimits
 from gateway.roles import RoleMatrix
 from hanse import db as dbmod
+from hanse.app import migrations_of
 from hanse.db import Database
 from hanse.http import EdgeMiddleware, install_docs, install_problem_handlers, operation_id, problem
 from hanse.metrics import CONTENT_TYPE_LATEST, Metrics
@@ -27,7 +27,6 @@ from hanse.settings import Settings, get_settings
 from services import DEPARTMENTS, service_url
 
 router = APIRouter()
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 @router.get("/livez", tags=["operations"])
@@ -73,7 +72,9 @@ def build(settings: Settings | None = None) -> UpstreamProxy:
         if dbmod.is_postgres(url) and settings.env != "prod":
             await dbmod.ensure_postgres_database(url)
         database = Database(url, Model.metadata, settings=settings)
-        await prepare_database(database, "gateway", MIGRATIONS, settings)  # prod: refuses an unmigrated schema
+        await prepare_database(
+            database, "gateway", migrations_of(models), settings
+        )  # prod: refuses an unmigrated schema
         app.state.db = database
         await proxy.start()
         started = []

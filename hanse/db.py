@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import registry
+from sqlalchemy.sql import Select
 from sqlmodel import Session, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -150,6 +151,18 @@ def mail_tables(metadata: MetaData) -> dict[str, Table]:
         Column("content", LargeBinary, nullable=False),
     )
     return {"mail_outbox": mail, "mail_attachment": attachment}
+
+
+SelectT = TypeVar("SelectT", bound=Select[Any])
+
+
+def claim(query: SelectT) -> SelectT:
+    """`query` locking the rows it returns, skipping rows another replica holds (FOR UPDATE SKIP LOCKED).
+
+    How the outbox relay, the mail worker and scheduled jobs share work across replicas on
+    PostgreSQL; SQLite renders no lock (it has one writer at a time anyway).
+    """
+    return query.with_for_update(skip_locked=True)
 
 
 def model_base(service: str) -> type[SQLModel]:

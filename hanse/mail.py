@@ -45,7 +45,7 @@ from sqlalchemy import Row, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from hanse.db import Database
+from hanse.db import Database, claim
 from hanse.events import utcnow
 from hanse.metrics import Metrics
 from hanse.settings import Settings
@@ -460,7 +460,7 @@ class MailWorker:
             .limit(1)
         )
         if lock:
-            query = query.with_for_update(skip_locked=True)
+            query = claim(query)
         return (await conn.execute(query)).first()
 
     async def attachments_of(self, conn: AsyncConnection, mail_id: int) -> list[Attachment]:

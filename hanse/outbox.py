@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hanse import broker
-from hanse.db import Database
+from hanse.db import Database, claim
 from hanse.events import CONTENT_TYPE, CloudEvent, EventPayload, make_event, utcnow
 from hanse.metrics import Metrics
 from hanse.settings import Settings
@@ -211,7 +211,7 @@ class Relay:
             .limit(self.settings.relay_batch_size)
         )
         if lock:
-            query = query.with_for_update(skip_locked=True)
+            query = claim(query)
         return list((await conn.execute(query)).all())
 
     async def send(self, rows: Sequence[Row]) -> tuple[list[int], Exception | None]:

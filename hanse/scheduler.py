@@ -17,17 +17,13 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy.sql import Select
-
-from hanse.db import Database
+from hanse.db import Database, claim
 from hanse.settings import Settings
 from hanse.uow import UnitOfWork
 
 log = logging.getLogger("hanse.scheduler")
-
-SelectT = TypeVar("SelectT", bound=Select[Any])
 
 
 @dataclass(frozen=True)
@@ -37,11 +33,6 @@ class Job:
     name: str
     every_seconds: float
     run: Callable[[UnitOfWork[Any]], Awaitable[int]]
-
-
-def claim(query: SelectT) -> SelectT:
-    """The due rows of `query`, locked for this run; rows another replica holds are skipped."""
-    return query.with_for_update(skip_locked=True)
 
 
 class Scheduler:
@@ -87,3 +78,6 @@ class Scheduler:
 
     def stop(self) -> None:
         self._stopping.set()
+
+
+__all__ = ["Job", "Scheduler", "claim"]
