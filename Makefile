@@ -4,9 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
+# Debian packages the project needs: Pango for WeasyPrint's PDFs, fonts with Latin and CJK glyphs
+# for documents in every language. Installed when missing (CI runs as root on Debian).
+SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core fonts-wqy-microhei
+
 .PHONY: dev test lint fmt bench demo install clean migrate compose-config k8s-validate
 
 $(STAMP): pyproject.toml requirements/lock.txt requirements/broker.txt
+	dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq $(SYSTEM_PACKAGES))
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip==25.3
 	$(BIN)/python -m pip install --quiet -r requirements/lock.txt

@@ -27,6 +27,7 @@ from hanse import db as dbmod
 from hanse.auth import TokenCache
 from hanse.consumer import Consumer, Handler
 from hanse.db import Database
+from hanse.documents import DocumentTemplates
 from hanse.events import EventRegistry
 from hanse.http import EdgeMiddleware, install_docs, install_problem_handlers, operation_id, problem
 from hanse.idempotency import IdempotencyMiddleware
@@ -82,7 +83,7 @@ def create_service(
     """A department service: `models` is its models module (its `Model.metadata`, `migrations/` beside it);
     `config` its own settings object, handed to the domain in every unit of work; `jobs` its timed
     work, run by the kernel's scheduler; `templates` its templates folder (a `mail/` folder there
-    turns on `uow.send_mail` and the mail worker)."""
+    turns on `uow.send_mail` and the mail worker, a `documents/` folder `uow.document`)."""
     settings = settings or get_settings()
     metadata = models.Model.metadata
     migrations = migrations_of(models)
@@ -92,13 +93,18 @@ def create_service(
     registry = EventRegistry.from_handlers(handlers)
     topics = settings.topics_for(sorted({name, *(registry.department(t) for t in handlers)}))
     mail_templates = MailTemplates(templates / "mail") if templates and (templates / "mail").is_dir() else None
+    document_templates = (
+        DocumentTemplates(templates / "documents") if templates and (templates / "documents").is_dir() else None
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = settings.database_url_for(name)
         if dbmod.is_postgres(url) and settings.env != "prod":
             await dbmod.ensure_postgres_database(url)
-        database = Database(url, metadata, settings=settings, mail_templates=mail_templates)
+        database = Database(
+            url, metadata, settings=settings, mail_templates=mail_templates, document_templates=document_templates
+        )
         await prepare_database(database, name, migrations, settings)  # prod: refuses an unmigrated schema
         relay = Relay(database, settings, metrics, topics=topics)
         consumer = Consumer(name, database, settings, handlers, registry, metrics, config=config) if handlers else None

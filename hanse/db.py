@@ -1,7 +1,8 @@
 """Async database per service: SQLite file by default, PostgreSQL via DATABASE_URL.
 
 Each service gets its own SQLModel base (own metadata), which also carries the kernel's
-outbox, inbox, idempotency and mail outbox tables, so every service database has the same plumbing.
+outbox, inbox, idempotency, mail outbox and document tables, so every service database has the same
+plumbing.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from sqlmodel import Session, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 if TYPE_CHECKING:
+    from hanse.documents import DocumentTemplates
     from hanse.mail import MailTemplates
 
 # Integer on SQLite (so it aliases ROWID and autoincrements), BIGINT elsewhere.
@@ -103,7 +105,13 @@ def kernel_tables(metadata: MetaData) -> dict[str, Table]:
         Column("content_type", String(255), nullable=False),
         Column("created_at", UTCDateTime, nullable=False),
     )
-    return {"outbox": outbox, "inbox": inbox, "idempotency_key": idempotency, **mail_tables(metadata)}
+    return {
+        "outbox": outbox,
+        "inbox": inbox,
+        "idempotency_key": idempotency,
+        **mail_tables(metadata),
+        "document": document_table(metadata),
+    }
 
 
 def mail_tables(metadata: MetaData) -> dict[str, Table]:
@@ -153,6 +161,26 @@ def mail_tables(metadata: MetaData) -> dict[str, Table]:
     return {"mail_outbox": mail, "mail_attachment": attachment}
 
 
+def document_table(metadata: MetaData) -> Table:
+    """Rendered documents (hanse.documents): each PDF produced once under its key and kept as it was."""
+    return Table(
+        "document",
+        metadata,
+        Column("id", BigId, primary_key=True, autoincrement=True),
+        # What the document is, e.g. "invoice:<id>" or "shipment:<id>:packing_list".
+        Column("key", String(255), nullable=False, unique=True),
+        Column("template", String(100), nullable=False),
+        Column("language", String(35), nullable=False),
+        Column("filename", String(255), nullable=False),
+        Column("content_type", String(100), nullable=False),
+        Column("content", LargeBinary, nullable=False),
+        Column("sha256", String(64), nullable=False),
+        Column("created_at", UTCDateTime, nullable=False),
+    )
+
+
+KERNEL_TABLES = ("outbox", "inbox", "idempotency_key", "mail_outbox", "mail_attachment", "document")
+
 SelectT = TypeVar("SelectT", bound=Select[Any])
 
 
@@ -191,6 +219,7 @@ class Database:
         *,
         settings: Any = None,
         mail_templates: MailTemplates | None = None,
+        document_templates: DocumentTemplates | None = None,
         echo: bool = False,
     ) -> None:
         self.url = url
@@ -225,17 +254,14 @@ class Database:
             pass
 
         event.listen(_SyncSession, "after_commit", self._after_commit)
-        kernel = {
-            name: metadata.tables[name]
-            for name in ("outbox", "inbox", "idempotency_key", "mail_outbox", "mail_attachment")
-        }
+        kernel = {name: metadata.tables[name] for name in KERNEL_TABLES}
         options: dict[str, Any] = {
             "class_": AsyncSession,
             "sync_session_class": _SyncSession,
             "expire_on_commit": False,
-            # Every session carries the service's mail templates, so `uow.send_mail` works wherever
-            # the unit of work was built (request, consumer, scheduler).
-            "info": {"tables": kernel, "mail_templates": mail_templates},
+            # Every session carries the service's templates, so `uow.send_mail` and `uow.document`
+            # work wherever the unit of work was built (request, consumer, scheduler).
+            "info": {"tables": kernel, "mail_templates": mail_templates, "document_templates": document_templates},
         }
         self.sessionmaker = async_sessionmaker(self.engine, **options)
         self.read_sessionmaker = async_sessionmaker(self.read_engine, **options)

@@ -32,7 +32,8 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
+from decimal import Decimal
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
 from pathlib import Path
@@ -40,6 +41,9 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
+import babel
+import babel.dates
+import babel.numbers
 import jinja2
 from sqlalchemy import Row, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -110,27 +114,11 @@ class MailTemplates:
         if not folder.is_dir():
             raise ValueError(f"mail templates folder {folder} does not exist")
         self.folder = folder
-        self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(folder),
-            autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
-            undefined=jinja2.StrictUndefined,
-            keep_trailing_newline=True,
-            auto_reload=False,
-        )
+        self.env = template_environment(folder)
 
     def language_for(self, name: str, language: str | None) -> str:
         """The language whose files exist for this template: the recipient's, its primary tag, or en."""
-        if not _NAME.match(name):
-            raise ValueError(f"mail template name {name!r} must be lowercase letters, digits, - and _")
-        candidates: list[str] = []
-        if language and _LANGUAGE.match(language):
-            tag = language.replace("_", "-")
-            candidates += [tag, tag.lower(), tag.split("-")[0].lower()]
-        candidates.append(FALLBACK_LANGUAGE)
-        for candidate in dict.fromkeys(candidates):
-            if (self.folder / f"{name}.{candidate}.txt").is_file():
-                return candidate
-        raise LookupError(f"mail template {name!r} has no {FALLBACK_LANGUAGE} version in {self.folder}")
+        return language_for(self.folder, name, ".txt", language)
 
     def render(self, name: str, language: str | None, context: Mapping[str, Any]) -> RenderedMail:
         chosen = self.language_for(name, language)
@@ -142,6 +130,58 @@ class MailTemplates:
             html = self.env.get_template(f"{name}.{chosen}.html").render(values)
         # A subject is one header line: no newline can smuggle in another header.
         return RenderedMail(chosen, " ".join(subject.split()), text, html)
+
+
+def template_environment(folder: Path) -> jinja2.Environment:
+    """Jinja2 for a department's mail or document templates: HTML autoescaped, an undefined name an error.
+
+    Filters format for the reader: `money(amount, currency, language)`, `number(value, language)`
+    and `day(date, language)` use Babel's CLDR data, so a German reader sees `1.234,50 €`.
+    """
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(folder),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        auto_reload=False,
+    )
+    env.filters.update(money=format_money, number=format_number, day=format_day)
+    return env
+
+
+def _locale(language: str | None) -> str:
+    tag = (language or FALLBACK_LANGUAGE).replace("-", "_")
+    try:
+        return str(babel.Locale.parse(tag))
+    except (ValueError, babel.UnknownLocaleError):
+        return FALLBACK_LANGUAGE
+
+
+def format_money(amount: Any, currency: str, language: str | None = None) -> str:
+    return babel.numbers.format_currency(Decimal(str(amount)), currency, locale=_locale(language))
+
+
+def format_number(value: Any, language: str | None = None) -> str:
+    return babel.numbers.format_decimal(Decimal(str(value)), locale=_locale(language))
+
+
+def format_day(value: date, language: str | None = None) -> str:
+    return babel.dates.format_date(value, format="medium", locale=_locale(language))
+
+
+def language_for(folder: Path, name: str, suffix: str, language: str | None) -> str:
+    """The language whose `<name>.<language><suffix>` exists in `folder`: the reader's, its primary tag, or en."""
+    if not _NAME.match(name):
+        raise ValueError(f"template name {name!r} must be lowercase letters, digits, - and _")
+    candidates: list[str] = []
+    if language and _LANGUAGE.match(language):
+        tag = language.replace("_", "-")
+        candidates += [tag, tag.lower(), tag.split("-")[0].lower()]
+    candidates.append(FALLBACK_LANGUAGE)
+    for candidate in dict.fromkeys(candidates):
+        if (folder / f"{name}.{candidate}{suffix}").is_file():
+            return candidate
+    raise LookupError(f"template {name!r} has no {FALLBACK_LANGUAGE} version in {folder}")
 
 
 # -- writing: in the caller's transaction --------------------------------------------------------

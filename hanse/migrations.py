@@ -259,3 +259,25 @@ def drop_mail_outbox() -> None:
         )
 
     op.drop_table("mail_outbox")
+
+
+def create_document_store() -> None:
+    """2026-11: rendered documents, each produced once under its key (hanse.documents)."""
+    op.create_table(
+        "document",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("template", sa.String(length=100), nullable=False),
+        sa.Column("language", sa.String(length=35), nullable=False),
+        sa.Column("filename", sa.String(length=255), nullable=False),
+        sa.Column("content_type", sa.String(length=100), nullable=False),
+        sa.Column("content", sa.LargeBinary(), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("key"),
+    )
+
+
+def drop_document_store() -> None:
+    op.drop_table("document")

@@ -3,7 +3,7 @@
 A route builds one per request (`UnitOfWorkDep`), the consumer one per event. The domain gets the
 session, the settings, its department's config and the causing event from it, and publishes only
 through `uow.publish` and writes mail only through `uow.send_mail`, so every event and every
-message is written in the transaction that decides it.
+message is written in the transaction that decides it; `uow.document` produces a PDF once.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from typing import Any, Generic, TypeVar
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from hanse import mail, outbox
+from hanse import documents, mail, outbox
+from hanse.documents import StoredDocument
 from hanse.events import CloudEvent, EventPayload
 from hanse.mail import Attachment, QueuedMail
 from hanse.settings import Settings
@@ -81,6 +82,27 @@ class UnitOfWork(Generic[ConfigT]):
             ref=ref,
         )
 
+    async def document(
+        self,
+        key: str,
+        template: str,
+        *,
+        language: str | None,
+        context: Mapping[str, Any],
+        filename: str,
+    ) -> StoredDocument:
+        """The PDF stored under `key`, rendered from `templates/documents/<template>.<language>.html` the first time.
+
+        Produced once: later calls (and later template changes) return the stored file unchanged.
+        """
+        return await documents.produce(
+            self.session, key, template, language=language, context=context, filename=filename
+        )
+
+    async def stored_document(self, key: str) -> StoredDocument | None:
+        """The PDF stored under `key`, or None if it was never produced."""
+        return await documents.stored(self.session, key)
+
     async def commit(self) -> None:
         await self.session.commit()
 
@@ -88,4 +110,4 @@ class UnitOfWork(Generic[ConfigT]):
         await self.session.rollback()
 
 
-__all__ = ["Attachment", "ConfigT", "QueuedMail", "UnitOfWork"]
+__all__ = ["Attachment", "ConfigT", "QueuedMail", "StoredDocument", "UnitOfWork"]

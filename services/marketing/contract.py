@@ -6,6 +6,7 @@ from datetime import datetime
 
 from hanse.events import EventPayload
 from hanse.money import Money
+from hanse.privacy import PrivacyAnswer
 
 
 class CampaignCreated(EventPayload, event_type="marketing.campaign.created.v1", subject="campaign_id"):
@@ -48,3 +49,7 @@ class LeadConverted(EventPayload, event_type="marketing.lead.converted.v1", subj
     lead_id: str
     account_id: str
     campaign_id: str | None = None
+
+
+class PrivacyAnswered(PrivacyAnswer, event_type="marketing.privacy_request.answered.v1"):
+    """Marketing's answer: leads and subscribers; an erased address stays on the suppression list."""

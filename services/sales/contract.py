@@ -14,8 +14,9 @@ from pydantic import BaseModel, ConfigDict
 
 from hanse.events import EventPayload
 from hanse.money import DecimalStr, Money
+from hanse.privacy import PrivacyAnswer
 
-PaymentTerms = Literal["prepaid", "net_30"]
+PaymentTerms = Literal["prepaid", "net_30", "letter_of_credit"]
 OrderStatus = Literal[
     "placed",
     "on_hold",
@@ -89,6 +90,9 @@ class QuoteIssued(EventPayload, event_type="sales.quote.issued.v1", subject="quo
     fx: list[FxApplied] = []
     # Added: the transport mode the freight was priced for (sea, air, courier, road).
     mode: str | None = None
+    # Added: the carrier the quote named (a logistics carrier id), and the inquiry it answers.
+    carrier: str | None = None
+    inquiry_id: str | None = None
 
 
 class OrderLine(BaseModel):
@@ -135,6 +139,10 @@ class OrderTerms(BaseModel):
     placed_at: datetime
     # Added: the transport mode the quote priced freight for (sea, air, courier, road).
     mode: str | None = None
+    # Added: the carrier the quote named (a logistics carrier id offering `mode`), else None:
+    # logistics picks the cheapest; the buyer's language for documents and mail.
+    carrier: str | None = None
+    language: str | None = None
 
 
 class OrderPlaced(EventPayload, event_type="sales.order.placed.v1", subject="order_id"):
@@ -157,3 +165,39 @@ class OrderCancelled(EventPayload, event_type="sales.order.cancelled.v1", subjec
     order_id: str
     previous_status: OrderStatus
     reason: str | None = None
+
+
+class AccountUpdated(EventPayload, event_type="sales.account.updated.v1", subject="account_id"):
+    """An account's details changed (`changed` names the fields); the values are the new ones."""
+
+    account_id: str
+    changed: list[str]
+    email: str
+    language: str | None = None
+    vat_id: str | None = None
+    vat_id_valid: bool = False
+    payment_terms: PaymentTerms
+    timezone: str | None = None
+
+
+class InquiryLine(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    sku: str
+    quantity: int
+
+
+class InquiryReceived(EventPayload, event_type="sales.inquiry.received.v1", subject="inquiry_id"):
+    """An RFQ arrived (storefront form or staff); compliance screens the party like a lead."""
+
+    inquiry_id: str
+    company: str
+    contact_name: str
+    email: str
+    country: str
+    language: str | None = None
+    lines: list[InquiryLine]
+
+
+class PrivacyAnswered(PrivacyAnswer, event_type="sales.privacy_request.answered.v1"):
+    """Sales' answer to a privacy request: accounts, contacts, inquiries, tickets and mail sent."""

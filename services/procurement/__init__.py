@@ -1,0 +1,1 @@
+"""Procurement: suppliers, purchase orders, goods receipt, quality control, reorder rules."""
