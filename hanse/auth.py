@@ -19,7 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from hanse.events import utcnow
 from hanse.settings import Settings, get_settings
 
-ROLES = ("admin", "marketing", "sales", "compliance", "finance", "logistics", "partner")
+ROLES = ("admin", "marketing", "sales", "compliance", "finance", "logistics", "procurement", "partner")
 ALGORITHM = "HS256"
 
 
