@@ -69,6 +69,8 @@ MATRIX: dict[str, tuple[tuple[str, str, Access], ...]] = {
         ("POST", "/api/v1/finance/payments", ("finance",)),
         ("GET", "/api/v1/finance/payments", ("finance",)),
         ("GET", "/api/v1/finance/payments/{payment_id}", ("finance",)),
+        ("GET", "/api/v1/finance/ledger/entries", ("finance",)),
+        ("GET", "/api/v1/finance/ledger/trial-balance", ("finance",)),
     ),
     "logistics": (
         ("POST", "/api/v1/logistics/warehouses", ("logistics",)),

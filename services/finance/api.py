@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -9,12 +10,24 @@ from sqlmodel import col, select
 
 from hanse.app import SessionDep
 from hanse.auth import Principal, require_roles
+from hanse.events import utcnow
 from hanse.pagination import Cursor, Limit, Page, get_or_404, paginate
 from services.finance import views
 from services.finance.config import UoWDep
 from services.finance.contract import InvoiceKind
-from services.finance.domain import payments
-from services.finance.models import Invoice, InvoicePublic, InvoiceStatus, Payment, PaymentCreate, PaymentPublic
+from services.finance.domain import ledger, payments, rules
+from services.finance.models import (
+    Invoice,
+    InvoicePublic,
+    InvoiceStatus,
+    LedgerEntry,
+    LedgerEntryPublic,
+    LedgerLine,
+    Payment,
+    PaymentCreate,
+    PaymentPublic,
+    TrialBalance,
+)
 
 router = APIRouter(prefix="/api/v1/finance", tags=["finance"])
 
@@ -73,3 +86,43 @@ async def list_payments(
 @router.get("/payments/{payment_id}", summary="One payment", responses={404: {"description": "unknown payment"}})
 async def get_payment(payment_id: str, session: SessionDep, _: Finance) -> PaymentPublic:
     return views.payment_public(await get_or_404(session, Payment, payment_id, what="payment", field="payment_id"))
+
+
+# -- the ledger -------------------------------------------------------------------------------------
+
+From = Annotated[date | None, Query(alias="from", description="first day, inclusive")]
+To = Annotated[date | None, Query(alias="to", description="last day, inclusive")]
+AccountFilter = Annotated[str | None, Query(max_length=8, description="an account of the chart")]
+
+
+@router.get("/ledger/entries", summary="Journal entries in the base currency, oldest first")
+async def list_entries(
+    session: SessionDep,
+    _: Finance,
+    start: From = None,
+    end: To = None,
+    account: AccountFilter = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[LedgerEntryPublic]:
+    rules.check_range(start, end, limit_years=False)
+    rules.check_account(account)
+    query = select(LedgerEntry)
+    if start is not None:
+        query = query.where(col(LedgerEntry.date) >= start)
+    if end is not None:
+        query = query.where(col(LedgerEntry.date) <= end)
+    if account is not None:
+        touching = select(LedgerLine.entry_id).where(LedgerLine.account == account)
+        query = query.where(col(LedgerEntry.id).in_(touching))
+    page = await paginate(session, query, col(LedgerEntry.id), cursor, limit)
+    lines = await ledger.lines_of(session, [entry.id for entry in page.items])
+    return page.map(lambda entry: views.entry_public(entry, lines.get(entry.id, [])))
+
+
+@router.get("/ledger/trial-balance", summary="Debit and credit per account up to a day")
+async def trial_balance(
+    session: SessionDep, uow: UoWDep, _: Finance, at: Annotated[date | None, Query()] = None
+) -> TrialBalance:
+    at = at or utcnow().date()
+    return views.trial_balance(await ledger.balances(session, at), at, uow.settings.base_currency)

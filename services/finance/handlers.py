@@ -9,6 +9,7 @@ from hanse.errors import PermanentEventError
 from services.compliance.contract import OrderCleared, OrderRejected
 from services.finance.config import UoW
 from services.finance.domain import invoices
+from services.logistics.contract import ReturnInspected, ShipmentBooked
 from services.sales.contract import OrderCancelled
 
 log = logging.getLogger("hanse.finance")
@@ -34,8 +35,23 @@ async def on_order_rejected(uow: UoW, payload: OrderRejected) -> None:
     await invoices.close_order(uow, payload.order_id, reason)
 
 
+async def on_shipment_booked(uow: UoW, payload: ShipmentBooked) -> None:
+    """Customs need the commercial invoice before dispatch: issue it (once) on booking."""
+    await invoices.issue_commercial(uow, payload.order_id, payload.shipment_id)
+
+
+async def on_return_inspected(uow: UoW, payload: ReturnInspected) -> None:
+    """Credit the units received back (restocked or scrapped alike: the buyer returned them)."""
+    returned: dict[str, int] = {}
+    for line in payload.lines:
+        returned[line.sku] = returned.get(line.sku, 0) + line.quantity
+    await invoices.credit_return(uow, payload.order_id, payload.return_id, returned)
+
+
 HANDLERS: dict[str, Handler] = {
     OrderCleared.event_type: on_order_cleared,
     OrderCancelled.event_type: on_order_cancelled,
     OrderRejected.event_type: on_order_rejected,
+    ShipmentBooked.event_type: on_shipment_booked,
+    ReturnInspected.event_type: on_return_inspected,
 }

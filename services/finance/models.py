@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -39,6 +40,10 @@ class OrderFile(Model, table=True):
     order_id: str = Field(primary_key=True)
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     close_reason: str | None = None
+    # The shipment was booked: the commercial invoice is due (issued at once, or right after the
+    # proforma when the booking overtook the clearance on another topic).
+    shipment_id: str | None = None
+    booked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class InvoiceCounter(Model, table=True):
@@ -75,6 +80,13 @@ class InvoiceBase(Model):
     incoterm: str
     payment_terms: str = Field(max_length=16)
     credited_invoice_id: str | None = Field(default=None, max_length=40)
+    named_place: str | None = None
+    language: str | None = Field(default=None, max_length=16)
+    buyer_name: str | None = None
+    buyer_email: str | None = None
+    # A proforma replaced by the commercial invoice (its payments carried over to it).
+    superseded_by_id: str | None = Field(default=None, max_length=40)
+    return_id: str | None = Field(default=None, max_length=40)
     issued_at: datetime = Field(sa_type=UTCDateTime)
     due_date: date
     paid_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -85,14 +97,16 @@ class InvoiceBase(Model):
 class Invoice(InvoiceBase, table=True):
     __tablename__ = "invoice"
     __table_args__ = (
-        # One invoice of each kind per order, whatever the redelivery or race.
-        UniqueConstraint("order_id", "kind", name="uq_invoice_order_kind"),
+        # One invoice of each kind per order and reason (`ref`: "" for proforma and commercial,
+        # "cancellation" or the return id for credit notes), whatever the redelivery or race.
+        UniqueConstraint("order_id", "kind", "ref", name="uq_invoice_order_kind_ref"),
         UniqueConstraint("series", "year", "sequence", name="uq_invoice_series_year_sequence"),
     )
 
     series: str = Field(max_length=8)
     year: int
     sequence: int
+    ref: str = Field(default="", max_length=40)
     goods: Decimal = Field(sa_type=MONEY)
     freight: Decimal = Field(sa_type=MONEY)
     insurance: Decimal = Field(sa_type=MONEY)
@@ -103,6 +117,8 @@ class Invoice(InvoiceBase, table=True):
     duty: Decimal = Field(sa_type=MONEY)
     total: Decimal = Field(sa_type=MONEY)
     paid_amount: Decimal = Field(default=Decimal(0), sa_type=MONEY)
+    # What the ledger has taken off receivables for the payments, in the base currency.
+    paid_base: Decimal = Field(default=Decimal(0), sa_type=MONEY)
     vat_rate: Decimal = Field(sa_type=RATE)
     import_vat_rate: Decimal | None = Field(default=None, sa_type=RATE)
     customs_value: Decimal | None = Field(default=None, sa_type=MONEY)
@@ -176,6 +192,7 @@ class Payment(PaymentBase, table=True):
     open_amount: Decimal = Field(sa_type=MONEY)  # what was still open right after this payment
     received_at: datetime = Field(sa_type=UTCDateTime)
     received_by: str
+    provider: str | None = Field(default=None, max_length=16)
 
 
 class PaymentPublic(PaymentBase):
@@ -184,3 +201,185 @@ class PaymentPublic(PaymentBase):
     amount: Money
     received_at: datetime
     open_amount: Money
+    provider: str | None = None
+
+
+# -- the ledger: entries are written once and never changed; a correction is a reversal --------------
+
+
+class LedgerEntry(Model, table=True):
+    __tablename__ = "ledger_entry"
+
+    id: str = Field(primary_key=True, max_length=40)
+    date: _dt.date = Field(index=True)
+    memo: str
+    source: str = Field(max_length=32)  # invoice, credit_note, void, supersede, payment, supplier_bill, fx
+    source_id: str = Field(index=True, max_length=40)
+    currency: str = Field(max_length=3)  # the base currency
+    reverses_id: str | None = Field(default=None, max_length=40)
+    posted_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class LedgerLine(Model, table=True):
+    __tablename__ = "ledger_line"
+
+    id: int | None = Field(default=None, primary_key=True)
+    entry_id: str = Field(index=True, max_length=40, foreign_key="ledger_entry.id")
+    account: str = Field(index=True, max_length=8)
+    debit: Decimal = Field(sa_type=MONEY)
+    credit: Decimal = Field(sa_type=MONEY)
+
+
+class LedgerLinePublic(BaseModel):
+    account: str
+    debit: DecimalStr
+    credit: DecimalStr
+
+
+class LedgerEntryPublic(BaseModel):
+    id: str
+    date: _dt.date
+    memo: str
+    source: str
+    source_id: str
+    currency: str
+    reverses_id: str | None = None
+    lines: list[LedgerLinePublic]
+
+
+class TrialBalanceAccount(BaseModel):
+    account: str
+    name: str
+    type: str
+    debit: DecimalStr
+    credit: DecimalStr
+    balance: DecimalStr  # debit - credit
+
+
+class TrialBalance(BaseModel):
+    at: _dt.date
+    currency: str
+    accounts: list[TrialBalanceAccount]
+    total_debit: DecimalStr
+    total_credit: DecimalStr
+
+
+# -- provider webhooks: every delivery is kept, a mismatch waits for review --------------------------
+
+ProviderName = Literal["stripe", "paypal", "alipay"]
+
+
+class ProviderEvent(Model, table=True):
+    __tablename__ = "provider_event"
+    __table_args__ = (UniqueConstraint("provider", "delivery_id", name="uq_provider_event_delivery"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    provider: str = Field(max_length=16)
+    delivery_id: str = Field(max_length=200)  # the provider's own event / notification id
+    invoice_id: str | None = Field(default=None, max_length=40)
+    amount: Decimal | None = Field(default=None, sa_type=MONEY)
+    currency: str | None = Field(default=None, max_length=3)
+    status: str = Field(max_length=16)  # applied | review
+    reason: str | None = None
+    payment_id: str | None = Field(default=None, max_length=40)
+    received_at: datetime = Field(sa_type=UTCDateTime)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class ProviderEventPublic(BaseModel):
+    id: str
+    provider: str
+    delivery_id: str
+    invoice_id: str | None
+    amount: Money | None
+    status: str
+    reason: str | None
+    payment_id: str | None
+    received_at: datetime
+
+
+# -- letters of credit -------------------------------------------------------------------------------
+
+
+class LetterOfCreditCreate(BaseModel):
+    order_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    issuing_bank: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    amount: Money
+    expiry_date: date
+    latest_shipment_date: date
+
+
+class LetterOfCredit(Model, table=True):
+    __tablename__ = "letter_of_credit"
+
+    id: str = Field(primary_key=True, max_length=40)
+    order_id: str = Field(index=True)
+    issuing_bank: str
+    amount: Decimal = Field(sa_type=MONEY)
+    currency: str = Field(max_length=3)
+    expiry_date: date
+    latest_shipment_date: date
+    status: str = Field(max_length=16)  # open | settled
+    documents: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    payment_id: str | None = Field(default=None, max_length=40)
+    recorded_at: datetime = Field(sa_type=UTCDateTime)
+    presented_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class LetterOfCreditPublic(BaseModel):
+    id: str
+    order_id: str
+    issuing_bank: str
+    amount: Money
+    expiry_date: date
+    latest_shipment_date: date
+    status: str
+    documents: list[str]
+    payment_id: str | None
+    recorded_at: datetime
+    presented_at: datetime | None
+
+
+class PresentationCreate(BaseModel):
+    documents: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]]
+
+
+# -- supplier bills ----------------------------------------------------------------------------------
+
+BillStatus = Literal["open", "paid"]
+
+
+class SupplierBill(Model, table=True):
+    __tablename__ = "supplier_bill"
+
+    id: str = Field(primary_key=True, max_length=40)
+    inspection_id: str = Field(unique=True, max_length=64)
+    supplier_id: str = Field(index=True)
+    supplier_name: str | None = None
+    purchase_order_id: str = Field(index=True)
+    purchase_order_number: str | None = None
+    currency: str = Field(max_length=3)
+    net: Decimal = Field(sa_type=MONEY)
+    tax: Decimal = Field(sa_type=MONEY)
+    total: Decimal = Field(sa_type=MONEY)
+    total_base: Decimal = Field(sa_type=MONEY)
+    fx_rate: Decimal | None = Field(default=None, sa_type=RATE)
+    fx_rate_date: date | None = None
+    due_date: date
+    status: str = Field(max_length=16)
+    recorded_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class SupplierBillPublic(BaseModel):
+    id: str
+    supplier_id: str
+    supplier_name: str | None
+    purchase_order_id: str
+    purchase_order_number: str | None
+    currency: str
+    net: Money
+    tax: Money
+    total: Money
+    due_date: date
+    status: str
+    recorded_at: datetime

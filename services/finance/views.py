@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 from hanse.money import Money, round_money
 from hanse.views import from_row
-from services.finance.contract import InvoiceIssued, InvoicePaid, InvoiceVoided, PaymentReceived
-from services.finance.domain.rules import open_amount
-from services.finance.models import Invoice, InvoicePublic, Payment, PaymentPublic
+from services.finance.contract import CreditNoteIssued, InvoiceIssued, InvoicePaid, InvoiceVoided, PaymentReceived
+from services.finance.contract import InvoiceLine as IssuedLine
+from services.finance.domain.rules import CHART, ZERO, open_amount
+from services.finance.models import (
+    Invoice,
+    InvoicePublic,
+    LedgerEntry,
+    LedgerEntryPublic,
+    LedgerLine,
+    LedgerLinePublic,
+    Payment,
+    PaymentPublic,
+    TrialBalance,
+    TrialBalanceAccount,
+)
 
 # The invoice's amounts that are always present, all in the invoice currency.
 INVOICE_AMOUNTS = (
@@ -68,8 +81,51 @@ def payment_public(payment: Payment) -> PaymentPublic:
     )
 
 
+def pdf_path(invoice_id: str) -> str:
+    return f"/api/v1/finance/invoices/{invoice_id}/pdf"
+
+
 def invoice_issued(invoice: Invoice) -> InvoiceIssued:
-    return from_row(InvoiceIssued, invoice_public(invoice), invoice_id=invoice.id)
+    """What logistics prints the commercial invoice from and sales mails: lines, Incoterm, the PDF's path."""
+    lines = [
+        IssuedLine(
+            sku=line["sku"],
+            description=line.get("name") or line["sku"],
+            hs_code=line.get("hs_code", ""),
+            origin_country=line.get("origin_country", ""),
+            quantity=int(line["quantity"]),
+            unit_price=Decimal(line["unit_price"]),
+            amount=Decimal(line["amount"]),
+        )
+        for line in invoice.lines
+    ]
+    return from_row(
+        InvoiceIssued,
+        invoice_public(invoice),
+        invoice_id=invoice.id,
+        lines=lines,
+        issue_date=invoice.issued_at.date(),
+        pdf_path=pdf_path(invoice.id),
+    )
+
+
+def credit_note_issued(note: Invoice) -> CreditNoteIssued:
+    cur = note.currency
+    total_base = note.total_base if note.total_base is not None else note.total
+    return CreditNoteIssued(
+        credit_note_id=note.id,
+        number=note.number,
+        invoice_id=note.credited_invoice_id or "",
+        order_id=note.order_id,
+        account_id=note.account_id,
+        currency=cur,
+        subtotal=money(note.subtotal, cur),
+        tax=money(note.tax, cur),
+        total=money(note.total, cur),
+        total_base=money(total_base, note.base_currency),
+        reason="return" if note.return_id else "cancellation",
+        return_id=note.return_id,
+    )
 
 
 def payment_received(payment: Payment) -> PaymentReceived:
@@ -96,3 +152,36 @@ def invoice_paid(invoice: Invoice) -> InvoicePaid:
 
 def invoice_voided(invoice: Invoice) -> InvoiceVoided:
     return from_row(InvoiceVoided, invoice, invoice_id=invoice.id, reason=invoice.void_reason or "")
+
+
+def entry_public(entry: LedgerEntry, lines: list[LedgerLine]) -> LedgerEntryPublic:
+    cur = entry.currency
+    return LedgerEntryPublic(
+        **entry.model_dump(include={"id", "date", "memo", "source", "source_id", "currency", "reverses_id"}),
+        lines=[
+            LedgerLinePublic(
+                account=line.account, debit=round_money(line.debit, cur), credit=round_money(line.credit, cur)
+            )
+            for line in lines
+        ],
+    )
+
+
+def trial_balance(sums: dict[str, tuple[Decimal, Decimal]], at: date, base: str) -> TrialBalance:
+    """Every account of the chart, touched or not, with its debit and credit totals and balance."""
+    accounts = []
+    for code, account in sorted(CHART.items()):
+        debit, credit = sums.get(code, (ZERO, ZERO))
+        debit, credit = round_money(debit, base), round_money(credit, base)
+        accounts.append(
+            TrialBalanceAccount(
+                account=code, name=account.name, type=account.type, debit=debit, credit=credit, balance=debit - credit
+            )
+        )
+    return TrialBalance(
+        at=at,
+        currency=base,
+        accounts=accounts,
+        total_debit=sum((a.debit for a in accounts), ZERO),
+        total_credit=sum((a.credit for a in accounts), ZERO),
+    )

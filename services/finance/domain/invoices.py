@@ -17,8 +17,18 @@ from hanse.ids import new_id
 from hanse.money import ecb_rate, round_money
 from services.finance import views
 from services.finance.config import UoW
-from services.finance.contract import InvoiceIssued, InvoiceKind, InvoicePaid, InvoiceVoided, PaymentReceived
+from services.finance.contract import (
+    CreditNoteIssued,
+    InvoiceIssued,
+    InvoiceKind,
+    InvoicePaid,
+    InvoiceVoided,
+    LetterOfCreditRecorded,
+    PaymentReceived,
+)
+from services.finance.domain import ledger, rules
 from services.finance.domain.rules import (
+    RECEIVABLES,
     SERIES,
     ZERO,
     ImportCharges,
@@ -30,7 +40,7 @@ from services.finance.domain.rules import (
 from services.finance.models import Invoice, InvoiceCounter, OrderFile
 from services.sales.contract import OrderTerms
 
-FinanceEvent = InvoiceIssued | InvoicePaid | InvoiceVoided | PaymentReceived
+FinanceEvent = InvoiceIssued | InvoicePaid | InvoiceVoided | PaymentReceived | CreditNoteIssued | LetterOfCreditRecorded
 
 # What a credit note takes over from the invoice it credits: the parties, the terms, the VAT.
 CREDITED_TERMS = {
@@ -98,8 +108,10 @@ async def next_number(session: AsyncSession, kind: str, year: int) -> tuple[str,
     return series, sequence, format_number(series, year, sequence)
 
 
-async def _issue(uow: UoW, kind: InvoiceKind, now: datetime, **fields: Any) -> Invoice:
-    """Number, store and announce a new invoice of `kind` in the caller's transaction."""
+async def _issue(
+    uow: UoW, kind: InvoiceKind, now: datetime, status_override: str | None = None, **fields: Any
+) -> Invoice:
+    """Number, store, post and announce a new invoice of `kind` in the caller's transaction."""
     series, sequence, number = await next_number(uow.session, kind, now.year)
     invoice = Invoice(
         id=new_id("inv"),
@@ -108,18 +120,23 @@ async def _issue(uow: UoW, kind: InvoiceKind, now: datetime, **fields: Any) -> I
         year=now.year,
         sequence=sequence,
         kind=kind,
-        status="issued",
+        status=status_override or "issued",
         issued_at=now,
+        paid_at=now if status_override == "paid" else None,
         **fields,
     )
     uow.session.add(invoice)
     await uow.session.flush()
+    await ledger.post_invoice(uow.session, invoice)
     await announce(uow, views.invoice_issued(invoice))
+    if kind == "credit_note":
+        await announce(uow, views.credit_note_issued(invoice))
     return invoice
 
 
-async def _invoice_of(session: AsyncSession, order_id: str, kind: InvoiceKind) -> Invoice | None:
-    return (await session.exec(select(Invoice).where(Invoice.order_id == order_id, Invoice.kind == kind))).first()
+async def _invoice_of(session: AsyncSession, order_id: str, kind: InvoiceKind, ref: str = "") -> Invoice | None:
+    query = select(Invoice).where(Invoice.order_id == order_id, Invoice.kind == kind, Invoice.ref == ref)
+    return (await session.exec(query)).first()
 
 
 def _fx_to_base(amount: Decimal, currency: str, base: str, on: date) -> tuple[Decimal | None, date | None, Decimal]:
@@ -145,7 +162,7 @@ async def issue_proforma(uow: UoW, order: OrderTerms, now: datetime | None = Non
     except ValueError as exc:
         raise PermanentEventError(f"order {order.order_id}: {exc}") from None
     imports = figures.imports
-    return await _issue(
+    proforma = await _issue(
         uow,
         "proforma",
         now,
@@ -171,6 +188,10 @@ async def issue_proforma(uow: UoW, order: OrderTerms, now: datetime | None = Non
         destination_country=order.destination_country.upper(),
         vat_id=order.vat_id,
         incoterm=order.incoterm.upper(),
+        named_place=order.named_place,
+        language=order.language,
+        buyer_name=order.company,
+        buyer_email=order.email,
         payment_terms=order.payment_terms,
         lines=_with_duty_rates(figures.lines, imports),
         base_currency=base,
@@ -180,6 +201,111 @@ async def issue_proforma(uow: UoW, order: OrderTerms, now: datetime | None = Non
         order_fx=[fx.model_dump(mode="json") for fx in order.fx],
         due_date=due_date(now.date(), order.payment_terms),
     )
+    if file.shipment_id is not None:
+        # The booking overtook the clearance (another topic): the commercial invoice is due now.
+        await issue_commercial(uow, order.order_id, file.shipment_id, now)
+    return proforma
+
+
+# What the commercial invoice takes over from the proforma: the parties, the terms, the figures.
+COMMERCIAL_TERMS = CREDITED_TERMS | {
+    "goods",
+    "freight",
+    "insurance",
+    "subtotal",
+    "tax",
+    "customs_duty",
+    "import_vat",
+    "duty",
+    "total",
+    "vat_note",
+    "import_vat_rate",
+    "customs_value",
+    "lines",
+    "named_place",
+    "language",
+    "buyer_name",
+    "buyer_email",
+}
+
+
+async def issue_commercial(uow: UoW, order_id: str, shipment_id: str, now: datetime | None = None) -> Invoice | None:
+    """The shipment was booked: issue the commercial invoice (INV) that supersedes the proforma.
+
+    Its figures are the proforma's; its ECB rate is the issue day's. What was paid on the
+    proforma is carried over: the proforma keeps `paid` if it was settled, else becomes `void`
+    ("superseded"), and points to the commercial invoice either way. In the ledger the proforma's
+    entry is reversed, the commercial invoice posted, and the carried payments revalued (FX).
+    Returns None when the order is closed or its proforma has not arrived yet (it follows then).
+    """
+    session = uow.session
+    file = await lock_order(session, order_id)
+    if file.shipment_id is None:
+        file.shipment_id, file.booked_at = shipment_id, utcnow()
+        session.add(file)
+    if file.closed_at is not None:
+        return None
+    existing = await _invoice_of(session, order_id, "commercial")
+    if existing is not None:
+        return existing
+    proforma = (
+        await session.exec(
+            select(Invoice)
+            .where(Invoice.order_id == order_id, Invoice.kind == "proforma")
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+    if proforma is None or proforma.status == "void":
+        return None
+    now = now or utcnow()
+    base = proforma.base_currency
+    try:
+        fx_rate, fx_date, total_base = _fx_to_base(proforma.total, proforma.currency, base, now.date())
+    except ValueError as exc:
+        raise PermanentEventError(f"order {order_id}: {exc}") from None
+    carried = proforma.paid_amount
+    settled = carried >= proforma.total
+    paid_base = rules.receivable_share(total_base, ZERO, carried, proforma.total, base)
+    commercial = await _issue(
+        uow,
+        "commercial",
+        now,
+        **proforma.model_dump(include=COMMERCIAL_TERMS),
+        fx_rate=fx_rate,
+        fx_rate_date=fx_date,
+        total_base=total_base,
+        paid_amount=carried,
+        paid_base=paid_base,
+        due_date=proforma.due_date if settled else due_date(now.date(), proforma.payment_terms),
+        status_override="paid" if settled else None,
+    )
+    original = await ledger.entry_of(session, proforma.id, "invoice")
+    if original is not None:
+        await ledger.post_reversal(
+            session,
+            original,
+            on=now.date(),
+            memo=f"{proforma.number} superseded by {commercial.number}",
+            source="supersede",
+        )
+    await ledger.post(
+        session,
+        rules.fx_difference(RECEIVABLES, proforma.paid_base - paid_base),
+        on=now.date(),
+        memo=f"FX on payments carried from {proforma.number} to {commercial.number}",
+        source="fx",
+        source_id=commercial.id,
+        currency=base,
+    )
+    proforma.superseded_by_id = commercial.id
+    if proforma.status == "issued":
+        proforma.status = "void"
+        proforma.voided_at = now
+        proforma.void_reason = f"superseded by commercial invoice {commercial.number}"
+    session.add(proforma)
+    await session.flush()
+    return commercial
 
 
 def _with_duty_rates(lines: list[dict[str, Any]], imports: ImportCharges | None) -> list[dict[str, Any]]:
@@ -202,7 +328,12 @@ async def close_order(uow: UoW, order_id: str, reason: str) -> list[Invoice]:
     invoices = (
         await session.exec(
             select(Invoice)
-            .where(Invoice.order_id == order_id, col(Invoice.kind).in_(["proforma", "commercial"]))
+            .where(
+                Invoice.order_id == order_id,
+                col(Invoice.kind).in_(["proforma", "commercial"]),
+                # A superseded proforma's payments live on in the commercial invoice.
+                col(Invoice.superseded_by_id).is_(None),
+            )
             .order_by(col(Invoice.issued_at))
             .with_for_update()
             .execution_options(populate_existing=True)
@@ -218,6 +349,7 @@ async def close_order(uow: UoW, order_id: str, reason: str) -> list[Invoice]:
             session.add(invoice)
             changed.append(invoice)
             await session.flush()
+            await ledger.post_void(session, invoice, invoice.voided_at.date())
             await announce(uow, views.invoice_voided(invoice))
         if received > 0:
             note = await issue_credit_note(uow, invoice, received, reason)
@@ -227,8 +359,8 @@ async def close_order(uow: UoW, order_id: str, reason: str) -> list[Invoice]:
 
 
 async def issue_credit_note(uow: UoW, invoice: Invoice, refund: Decimal, reason: str) -> Invoice | None:
-    """Credit `refund` of a paid (or part-paid, then voided) invoice: one credit note per order."""
-    if await _invoice_of(uow.session, invoice.order_id, "credit_note") is not None:
+    """Credit `refund` of a paid (or part-paid, then voided) invoice: one cancellation credit note per order."""
+    if await _invoice_of(uow.session, invoice.order_id, "credit_note", "cancellation") is not None:
         return None
     cur = invoice.currency
     subtotal, tax, duty, total = credit_note_figures(
@@ -262,5 +394,59 @@ async def issue_credit_note(uow: UoW, invoice: Invoice, refund: Decimal, reason:
         fx_rate_date=fx_date,
         total_base=total_base,
         credited_invoice_id=invoice.id,
+        named_place=invoice.named_place,
+        language=invoice.language,
+        buyer_name=invoice.buyer_name,
+        buyer_email=invoice.buyer_email,
+        ref="cancellation",
+        due_date=now.date(),
+    )
+
+
+async def credit_return(uow: UoW, order_id: str, return_id: str, returned: dict[str, int]) -> Invoice | None:
+    """A return was inspected: credit the received quantity at the invoiced unit price plus its VAT.
+
+    One credit note per return (`ref` = the return id), against the order's live invoice (the
+    commercial one, else the proforma). Import charges the seller bore (DDP) are not credited:
+    they were paid to customs. None if the order has no invoice or nothing of it came back.
+    """
+    session = uow.session
+    await lock_order(session, order_id)
+    if await _invoice_of(session, order_id, "credit_note", return_id) is not None:
+        return None
+    invoice = await _invoice_of(session, order_id, "commercial") or await _invoice_of(session, order_id, "proforma")
+    if invoice is None or invoice.status == "void":
+        return None
+    cur = invoice.currency
+    lines = rules.returned_lines(invoice.lines, returned, cur)
+    if not lines:
+        return None
+    subtotal = sum((Decimal(line["amount"]) for line in lines), ZERO)
+    tax = round_money(subtotal * invoice.vat_rate, cur)
+    total = subtotal + tax
+    now = utcnow()
+    total_base = round_money(total * invoice.fx_rate, invoice.base_currency) if invoice.fx_rate is not None else total
+    return await _issue(
+        uow,
+        "credit_note",
+        now,
+        **invoice.model_dump(include=CREDITED_TERMS),
+        **dict.fromkeys(("goods", "freight", "insurance", "customs_duty", "import_vat", "duty"), ZERO),
+        subtotal=-subtotal,
+        tax=-tax,
+        total=-total,
+        vat_note=f"Credit note for invoice {invoice.number}: goods returned ({return_id})"
+        + (f". {invoice.vat_note}" if invoice.vat_note else ""),
+        lines=lines,
+        fx_rate=invoice.fx_rate,
+        fx_rate_date=invoice.fx_rate_date,
+        total_base=-total_base,
+        credited_invoice_id=invoice.id,
+        named_place=invoice.named_place,
+        language=invoice.language,
+        buyer_name=invoice.buyer_name,
+        buyer_email=invoice.buyer_email,
+        return_id=return_id,
+        ref=return_id,
         due_date=now.date(),
     )

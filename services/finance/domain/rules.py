@@ -294,3 +294,117 @@ def check_amount(amount: Money) -> None:
         check_minor_unit(amount.amount, amount.currency)
     except ValueError as exc:
         raise Invalid(str(exc), field="amount.amount") from None
+
+
+# -- the ledger: chart of accounts and balanced entries in the base currency ------------------------
+
+
+@dataclass(frozen=True)
+class Account:
+    account: str
+    name: str
+    type: str  # asset, liability, income, expense
+
+
+CHART: dict[str, Account] = {a["account"]: Account(**a) for a in _load("chart_of_accounts.json")["accounts"]}
+BANK, RECEIVABLES, INPUT_VAT, PAYABLES = "1200", "1400", "1570", "1600"
+OUTPUT_VAT, IMPORT_DUTY, FX_LOSSES, FX_GAINS = "1776", "1780", "2150", "2660"
+PURCHASES, REVENUE = "3400", "8400"
+
+
+def check_account(account: str | None, field: str = "query.account") -> None:
+    """An account filter must name an account of the chart (422 naming the field otherwise)."""
+    if account is not None and account not in CHART:
+        raise Invalid(f"{account!r} is not an account of the chart", field=field)
+
+
+def in_base(
+    amounts: dict[str, Decimal], rate: Decimal | None, base: str, fixed: dict[str, Decimal] | None = None
+) -> dict[str, Decimal]:
+    """Signed document-currency amounts (debit > 0, credit < 0) as base-currency amounts that balance.
+
+    `fixed` accounts take the base amounts given (receivables at the figure stored on the
+    document); every other line is converted at `rate` and rounded, and the largest of them
+    takes the rounding so the entry sums to zero exactly.
+    """
+    fixed = fixed or {}
+    out = dict(fixed)
+    free = [a for a, v in amounts.items() if a not in fixed and v != 0]
+    for account in free:
+        value = amounts[account] if rate is None else amounts[account] * rate
+        out[account] = round_money(value, base)
+    residual = -sum(out.values(), ZERO)
+    if residual:
+        if not free:
+            raise ValueError(f"an entry of {amounts} does not balance by {residual}")
+        largest = max(free, key=lambda a: abs(out[a]))
+        out[largest] += residual
+    return {a: v for a, v in out.items() if v != 0}
+
+
+def invoice_amounts(subtotal: Decimal, tax: Decimal, duty: Decimal, total: Decimal) -> dict[str, Decimal]:
+    """Invoice (or, with negative figures, credit note): receivables against revenue, VAT and duty."""
+    return {RECEIVABLES: total, REVENUE: -subtotal, OUTPUT_VAT: -tax, IMPORT_DUTY: -duty}
+
+
+def payment_amounts(bank_base: Decimal, receivable_base: Decimal) -> dict[str, Decimal]:
+    """Money in the bank at the day's rate against the receivable at the invoice's: the gap is FX."""
+    gap = bank_base - receivable_base
+    amounts = {BANK: bank_base, RECEIVABLES: -receivable_base}
+    if gap > 0:
+        amounts[FX_GAINS] = -gap
+    elif gap < 0:
+        amounts[FX_LOSSES] = -gap
+    return {a: v for a, v in amounts.items() if v != 0}
+
+
+def fx_difference(account: str, amount: Decimal) -> dict[str, Decimal]:
+    """Revalue `account` by `amount` (signed, base currency) against FX gains or losses."""
+    if amount == 0:
+        return {}
+    return {account: amount, (FX_GAINS if amount < 0 else FX_LOSSES): -amount}
+
+
+def receivable_share(
+    total_base: Decimal, paid_before: Decimal, paid_after: Decimal, total: Decimal, base: str
+) -> Decimal:
+    """What a payment takes off receivables in base currency: the paid share of the stored total_base.
+
+    Rounded cumulatively, so the payment that settles the invoice takes exactly what is left.
+    """
+    if not total:
+        return ZERO
+    return round_money(total_base * paid_after / total, base) - round_money(total_base * paid_before / total, base)
+
+
+def bill_amounts(net: Decimal, tax: Decimal, total: Decimal) -> dict[str, Decimal]:
+    """A supplier bill: purchases and input VAT against payables."""
+    return {PURCHASES: net, INPUT_VAT: tax, PAYABLES: -total}
+
+
+def debit_credit(value: Decimal) -> tuple[Decimal, Decimal]:
+    return (value, ZERO) if value > 0 else (ZERO, -value)
+
+
+def returned_lines(invoiced: list[dict[str, Any]], returned: dict[str, int], currency: str) -> list[dict[str, Any]]:
+    """The invoice lines that came back, at the invoiced unit price, never more than was invoiced."""
+    out = []
+    for line in invoiced:
+        quantity = min(returned.get(line["sku"], 0), int(line["quantity"]))
+        if quantity <= 0:
+            continue
+        unit = Decimal(line["unit_price"])
+        out.append({**line, "quantity": quantity, "amount": str(round_money(unit * quantity, currency))})
+    return out
+
+
+MAX_RANGE_DAYS = 5 * 366  # a report or export over more than five years is refused
+
+
+def check_range(start: date | None, end: date | None, *, limit_years: bool = True) -> None:
+    """`from` must not be after `to`, and a range may span five years at most (422 naming the field)."""
+    if start is not None and end is not None:
+        if start > end:
+            raise Invalid(f"from {start} is after to {end}", field="query.from")
+        if limit_years and (end - start).days > MAX_RANGE_DAYS:
+            raise Invalid("a range may span five years at most", field="query.to")
