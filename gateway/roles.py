@@ -66,6 +66,7 @@ MATRIX: dict[str, tuple[tuple[str, str, Access], ...]] = {
     "finance": (
         ("GET", "/api/v1/finance/invoices", ("finance", "sales")),
         ("GET", "/api/v1/finance/invoices/{invoice_id}", ("finance", "sales")),
+        ("GET", "/api/v1/finance/invoices/{invoice_id}/pdf", ("finance", "sales")),
         ("POST", "/api/v1/finance/payments", ("finance",)),
         ("GET", "/api/v1/finance/payments", ("finance",)),
         ("GET", "/api/v1/finance/payments/{payment_id}", ("finance",)),

@@ -5,17 +5,18 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 from sqlmodel import col, select
 
 from hanse.app import SessionDep
 from hanse.auth import Principal, require_roles
 from hanse.events import utcnow
 from hanse.pagination import Cursor, Limit, Page, get_or_404, paginate
+from hanse.uow import UnitOfWork
 from services.finance import views
 from services.finance.config import UoWDep
 from services.finance.contract import InvoiceKind
-from services.finance.domain import ledger, payments, rules
+from services.finance.domain import documents, ledger, payments, rules
 from services.finance.models import (
     Invoice,
     InvoicePublic,
@@ -55,6 +56,24 @@ async def list_invoices(
 @router.get("/invoices/{invoice_id}", summary="One invoice", responses={404: {"description": "unknown invoice"}})
 async def get_invoice(invoice_id: str, session: SessionDep, _: Reader) -> InvoicePublic:
     return views.invoice_public(await get_or_404(session, Invoice, invoice_id, what="invoice", field="invoice_id"))
+
+
+@router.get(
+    "/invoices/{invoice_id}/pdf",
+    summary="The invoice or credit note as PDF (produced once, the same file every time)",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}, 404: {"description": "unknown invoice"}},
+)
+async def invoice_pdf(invoice_id: str, request: Request, session: SessionDep, _: Reader) -> Response:
+    invoice = await get_or_404(session, Invoice, invoice_id, what="invoice", field="invoice_id")
+    # A GET reads from a snapshot session; the first rendering stores the file, so it writes.
+    runtime = request.app.state.runtime
+    async with runtime.db.session() as write:
+        uow = UnitOfWork(write, request.app.state.settings, request.app.state.config)
+        document = await documents.invoice_pdf(uow, invoice)
+        await uow.commit()
+    disposition = f'inline; filename="{document.filename}"'
+    return Response(document.content, media_type=document.content_type, headers={"Content-Disposition": disposition})
 
 
 @router.post(

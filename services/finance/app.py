@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI
 
 from hanse.app import create_service
@@ -18,6 +20,7 @@ def build(settings: Settings | None = None, config: FinanceConfig | None = None)
         models=models,
         config=config or FinanceConfig(),
         settings=settings,
+        templates=Path(__file__).parent / "templates",
     )
 
 
