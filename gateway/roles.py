@@ -72,6 +72,9 @@ MATRIX: dict[str, tuple[tuple[str, str, Access], ...]] = {
         ("GET", "/api/v1/finance/payments/{payment_id}", ("finance",)),
         ("GET", "/api/v1/finance/ledger/entries", ("finance",)),
         ("GET", "/api/v1/finance/ledger/trial-balance", ("finance",)),
+        ("GET", "/api/v1/finance/reports/aging", ("finance",)),
+        ("GET", "/api/v1/finance/reports/revenue", ("finance",)),
+        ("GET", "/api/v1/finance/reports/cash-forecast", ("finance",)),
     ),
     "logistics": (
         ("POST", "/api/v1/logistics/warehouses", ("logistics",)),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from sqlmodel import col, select
@@ -16,8 +16,10 @@ from hanse.uow import UnitOfWork
 from services.finance import views
 from services.finance.config import UoWDep
 from services.finance.contract import InvoiceKind
-from services.finance.domain import documents, ledger, payments, rules
+from services.finance.domain import documents, ledger, payments, reports, rules
 from services.finance.models import (
+    AgingReport,
+    ForecastWeek,
     Invoice,
     InvoicePublic,
     InvoiceStatus,
@@ -27,6 +29,7 @@ from services.finance.models import (
     Payment,
     PaymentCreate,
     PaymentPublic,
+    RevenueRow,
     TrialBalance,
 )
 
@@ -145,3 +148,37 @@ async def trial_balance(
 ) -> TrialBalance:
     at = at or utcnow().date()
     return views.trial_balance(await ledger.balances(session, at), at, uow.settings.base_currency)
+
+
+# -- reports ----------------------------------------------------------------------------------------
+
+
+@router.get("/reports/aging", summary="Open receivables per account in five buckets by days past due")
+async def aging_report(
+    session: SessionDep, uow: UoWDep, _: Finance, at: Annotated[date | None, Query()] = None
+) -> AgingReport:
+    return AgingReport.model_validate(await reports.aging(session, at or utcnow().date(), uow.settings.base_currency))
+
+
+@router.get("/reports/revenue", summary="Net revenue per month, buyer country or currency (base currency)")
+async def revenue_report(
+    session: SessionDep,
+    uow: UoWDep,
+    _: Finance,
+    group_by: Annotated[Literal["month", "country", "currency"], Query()] = "month",
+    start: From = None,
+    end: To = None,
+) -> Page[RevenueRow]:
+    end = end or utcnow().date()
+    start = start or end.replace(month=1, day=1)
+    rules.check_range(start, end)
+    rows = await reports.revenue(session, group_by, start, end, uow.settings.base_currency)
+    return Page[RevenueRow](items=[RevenueRow.model_validate(row) for row in rows])
+
+
+@router.get("/reports/cash-forecast", summary="Expected receipts and payments per week from due dates")
+async def cash_forecast_report(
+    session: SessionDep, uow: UoWDep, _: Finance, weeks: Annotated[int, Query(ge=1, le=104)] = 12
+) -> Page[ForecastWeek]:
+    rows = await reports.cash_forecast(session, utcnow().date(), weeks, uow.settings.base_currency)
+    return Page[ForecastWeek](items=[ForecastWeek.model_validate(row) for row in rows])

@@ -264,6 +264,33 @@ class TrialBalance(BaseModel):
     total_credit: DecimalStr
 
 
+class AgingAccount(BaseModel):
+    account_id: str
+    amounts: dict[str, Money]  # per bucket
+    total: Money
+
+
+class AgingReport(BaseModel):
+    at: date
+    currency: str
+    buckets: list[str]
+    accounts: list[AgingAccount]
+    totals: dict[str, Money]
+    total: Money
+
+
+class RevenueRow(BaseModel):
+    key: str
+    revenue: Money
+
+
+class ForecastWeek(BaseModel):
+    week_start: date
+    receipts: Money
+    payments: Money
+    net: Money
+
+
 # -- provider webhooks: every delivery is kept, a mismatch waits for review --------------------------
 
 ProviderName = Literal["stripe", "paypal", "alipay"]

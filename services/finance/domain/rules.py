@@ -408,3 +408,32 @@ def check_range(start: date | None, end: date | None, *, limit_years: bool = Tru
             raise Invalid(f"from {start} is after to {end}", field="query.from")
         if limit_years and (end - start).days > MAX_RANGE_DAYS:
             raise Invalid("a range may span five years at most", field="query.to")
+
+
+AGING_BUCKETS = ("current", "1-30", "31-60", "61-90", "90+")
+
+
+def aging_bucket(due: date, at: date) -> str:
+    """Days past due on `at`: not yet due is current, then 1-30, 31-60, 61-90, over 90."""
+    days = (at - due).days
+    if days <= 0:
+        return "current"
+    if days <= 30:
+        return "1-30"
+    if days <= 60:
+        return "31-60"
+    if days <= 90:
+        return "61-90"
+    return "90+"
+
+
+def week_start(day: date) -> date:
+    """The Monday of the ISO week of `day`."""
+    return day - timedelta(days=day.weekday())
+
+
+def open_share(total_base: Decimal, total: Decimal, open_now: Decimal, base: str) -> Decimal:
+    """The open part of a document in the base currency, at the rate stored on it."""
+    if not total:
+        return ZERO
+    return round_money(total_base * open_now / total, base)

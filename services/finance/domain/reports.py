@@ -1,0 +1,147 @@
+"""Reports the managers read: receivables aging, revenue, the cash-flow forecast (all in the base currency)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from hanse.money import Money, round_money
+from services.finance.domain.rules import (
+    AGING_BUCKETS,
+    REVENUE,
+    ZERO,
+    aging_bucket,
+    open_share,
+    week_start,
+)
+from services.finance.models import Invoice, LedgerEntry, LedgerLine, Payment, SupplierBill
+
+RECEIVABLE_KINDS = ("proforma", "commercial")
+
+
+def _money(amount: Decimal, currency: str) -> Money:
+    value = round_money(amount, currency)
+    return Money(amount=value if value != 0 else abs(value), currency=currency)
+
+
+async def _open_invoices_at(session: AsyncSession, at: date) -> list[tuple[Invoice, Decimal]]:
+    """Invoices open on `at` with their open amount then (payments received up to that day)."""
+    until = datetime.combine(at + timedelta(days=1), time.min, tzinfo=UTC)  # the end of `at`
+    invoices = (
+        await session.exec(select(Invoice).where(col(Invoice.kind).in_(RECEIVABLE_KINDS), Invoice.issued_at < until))
+    ).all()
+    paid_rows = (
+        await session.exec(
+            select(Payment.invoice_id, func.sum(Payment.amount))
+            .where(Payment.received_at < until)
+            .group_by(col(Payment.invoice_id))
+        )
+    ).all()
+    paid = {invoice_id: Decimal(amount or 0) for invoice_id, amount in paid_rows}
+    superseded_on = {i.id: i.issued_at.date() for i in invoices if i.kind == "commercial"}
+    out = []
+    for invoice in invoices:
+        if invoice.voided_at is not None and invoice.voided_at.date() <= at and invoice.superseded_by_id is None:
+            continue
+        if (
+            invoice.superseded_by_id is not None
+            and superseded_on.get(invoice.superseded_by_id, at + timedelta(1)) <= at
+        ):
+            continue  # replaced by the commercial invoice by then: its payments live on there
+        received = paid.get(invoice.id, ZERO)
+        if invoice.kind == "commercial":
+            # Payments carried from the proforma count from the day they were received.
+            received += invoice.paid_amount - (await _direct_payments(session, invoice.id))
+        due = invoice.total - received
+        if due > 0:
+            out.append((invoice, due))
+    return out
+
+
+async def _direct_payments(session: AsyncSession, invoice_id: str) -> Decimal:
+    total = (await session.exec(select(func.sum(Payment.amount)).where(Payment.invoice_id == invoice_id))).one()
+    return Decimal(total or 0)
+
+
+async def aging(session: AsyncSession, at: date, base: str) -> dict:
+    """Open receivables on `at` per account in five buckets by days past due, in the base currency."""
+    per_account: dict[str, dict[str, Decimal]] = defaultdict(lambda: dict.fromkeys(AGING_BUCKETS, ZERO))
+    for invoice, due in await _open_invoices_at(session, at):
+        total_base = invoice.total_base if invoice.total_base is not None else invoice.total
+        amount = open_share(total_base, invoice.total, due, base)
+        per_account[invoice.account_id][aging_bucket(invoice.due_date, at)] += amount
+    totals = dict.fromkeys(AGING_BUCKETS, ZERO)
+    accounts = []
+    for account_id in sorted(per_account):
+        amounts = per_account[account_id]
+        for bucket, value in amounts.items():
+            totals[bucket] += value
+        accounts.append(
+            {
+                "account_id": account_id,
+                "amounts": {b: _money(v, base) for b, v in amounts.items()},
+                "total": _money(sum(amounts.values(), ZERO), base),
+            }
+        )
+    return {
+        "at": at,
+        "currency": base,
+        "buckets": list(AGING_BUCKETS),
+        "accounts": accounts,
+        "totals": {b: _money(v, base) for b, v in totals.items()},
+        "total": _money(sum(totals.values(), ZERO), base),
+    }
+
+
+async def revenue(session: AsyncSession, group_by: str, start: date, end: date, base: str) -> list[dict]:
+    """Net revenue (the revenue account of the ledger: invoices less voids, supersessions and credit
+    notes) per month of the entry, buyer country or invoice currency, in the base currency."""
+    rows = (
+        await session.exec(
+            select(LedgerEntry.date, Invoice.buyer_country, Invoice.currency, LedgerLine.credit, LedgerLine.debit)
+            .join(LedgerEntry, col(LedgerEntry.id) == col(LedgerLine.entry_id))
+            .join(Invoice, col(Invoice.id) == col(LedgerEntry.source_id))
+            .where(LedgerLine.account == REVENUE, col(LedgerEntry.date) >= start, col(LedgerEntry.date) <= end)
+        )
+    ).all()
+    sums: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for day, country, currency, credit, debit in rows:
+        key = {"month": f"{day:%Y-%m}", "country": country, "currency": currency}[group_by]
+        sums[key] += Decimal(credit) - Decimal(debit)
+    return [{"key": key, "revenue": _money(sums[key], base)} for key in sorted(sums)]
+
+
+async def cash_forecast(session: AsyncSession, today: date, weeks: int, base: str) -> list[dict]:
+    """Expected receipts (open invoices) and payments (open supplier bills) per week by due date.
+
+    Anything already overdue is expected in the first week; what falls due after the horizon is left out.
+    """
+    first = week_start(today)
+    starts = [first + timedelta(weeks=n) for n in range(weeks)]
+    receipts = dict.fromkeys(starts, ZERO)
+    payments = dict.fromkeys(starts, ZERO)
+    end = first + timedelta(weeks=weeks)
+    for invoice, due in await _open_invoices_at(session, today):
+        week = max(week_start(invoice.due_date), first)
+        if week < end:
+            total_base = invoice.total_base if invoice.total_base is not None else invoice.total
+            receipts[week] += open_share(total_base, invoice.total, due, base)
+    bills = (await session.exec(select(SupplierBill).where(SupplierBill.status == "open"))).all()
+    for bill in bills:
+        week = max(week_start(bill.due_date), first)
+        if week < end:
+            payments[week] += bill.total_base
+    return [
+        {
+            "week_start": week,
+            "receipts": _money(receipts[week], base),
+            "payments": _money(payments[week], base),
+            "net": _money(receipts[week] - payments[week], base),
+        }
+        for week in starts
+    ]
