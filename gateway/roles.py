@@ -75,6 +75,8 @@ MATRIX: dict[str, tuple[tuple[str, str, Access], ...]] = {
         ("GET", "/api/v1/finance/reports/aging", ("finance",)),
         ("GET", "/api/v1/finance/reports/revenue", ("finance",)),
         ("GET", "/api/v1/finance/reports/cash-forecast", ("finance",)),
+        ("GET", "/api/v1/finance/exports/journal.csv", ("finance",)),
+        ("GET", "/api/v1/finance/exports/quickbooks.iif", ("finance",)),
     ),
     "logistics": (
         ("POST", "/api/v1/logistics/warehouses", ("logistics",)),

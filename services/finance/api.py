@@ -16,7 +16,7 @@ from hanse.uow import UnitOfWork
 from services.finance import views
 from services.finance.config import UoWDep
 from services.finance.contract import InvoiceKind
-from services.finance.domain import documents, ledger, payments, reports, rules
+from services.finance.domain import documents, exports, ledger, payments, reports, rules
 from services.finance.models import (
     AgingReport,
     ForecastWeek,
@@ -182,3 +182,45 @@ async def cash_forecast_report(
 ) -> Page[ForecastWeek]:
     rows = await reports.cash_forecast(session, utcnow().date(), weeks, uow.settings.base_currency)
     return Page[ForecastWeek](items=[ForecastWeek.model_validate(row) for row in rows])
+
+
+# -- exports for the accountant --------------------------------------------------------------------
+
+
+def _export_range(start: date | None, end: date | None) -> tuple[date, date]:
+    end = end or utcnow().date()
+    start = start or end.replace(month=1, day=1)
+    rules.check_range(start, end)
+    return start, end
+
+
+@router.get(
+    "/exports/journal.csv",
+    summary="The journal as CSV (one row per entry line)",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+async def export_journal_csv(session: SessionDep, _: Finance, start: From = None, end: To = None) -> Response:
+    start, end = _export_range(start, end)
+    body = await exports.journal_csv(session, start, end)
+    name = f"journal-{start}-{end}.csv"
+    return Response(
+        body, media_type="text/csv; charset=utf-8", headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
+
+
+@router.get(
+    "/exports/quickbooks.iif",
+    summary="The journal as QuickBooks IIF (!TRNS, !SPL, !ENDTRNS)",
+    response_class=Response,
+    responses={200: {"content": {"application/x-iif": {}}}},
+)
+async def export_quickbooks_iif(session: SessionDep, _: Finance, start: From = None, end: To = None) -> Response:
+    start, end = _export_range(start, end)
+    body = await exports.quickbooks_iif(session, start, end)
+    name = f"journal-{start}-{end}.iif"
+    return Response(
+        body,
+        media_type="application/x-iif; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

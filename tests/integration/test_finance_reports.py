@@ -77,3 +77,59 @@ async def test_aging_revenue_and_forecast_match_the_invoices(settings):
         for path, params, field in bad:
             assert_problem(await svc.client.get(f"{API}/{path}", params=params, headers=h), 422, field)
         assert (await svc.client.get(f"{API}/aging", headers=svc.auth("sales"))).status_code == 403
+
+
+async def test_journal_csv_and_quickbooks_iif_parse_back_and_every_transaction_balances(settings):
+    import csv
+    import io
+    from collections import defaultdict
+
+    async with run_service("finance", settings) as svc:
+        h = svc.auth("finance")
+        today = datetime.now(UTC).date().isoformat()
+        order_id = new_order_id()
+        await svc.deliver(cleared(order_id, currency="USD", buyer="US", incoterm="DDP"))
+        inv = await wait_invoice(svc, order_id, kind="proforma")
+        assert (await pay(svc, inv["id"], "65.75", "USD")).status_code == 201
+        entries = (await svc.client.get("/api/v1/finance/ledger/entries", headers=h)).json()["items"]
+        assert len(entries) == 2
+
+        r = await svc.client.get(f"{API.replace('reports', 'exports')}/journal.csv", params={"from": today}, headers=h)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+        rows = list(csv.DictReader(io.StringIO(r.text)))
+        sums: dict[str, list[Decimal]] = defaultdict(lambda: [D(0), D(0)])
+        for row in rows:
+            sums[row["entry_id"]][0] += D(row["debit"])
+            sums[row["entry_id"]][1] += D(row["credit"])
+        assert set(sums) == {e["id"] for e in entries}
+        assert all(debit == credit > 0 for debit, credit in sums.values())
+        assert {row["account"] for row in rows} >= {"1400", "8400", "1780", "1200"}
+
+        r = await svc.client.get(f"{API.replace('reports', 'exports')}/quickbooks.iif", headers=h)
+        assert r.status_code == 200
+        lines = [line.split("\t") for line in r.text.splitlines()]
+        assert ["!TRNS", "!SPL", "!ENDTRNS"] == [ln[0] for ln in lines if ln[0] in ("!TRNS", "!SPL", "!ENDTRNS")]
+        header = next(ln for ln in lines if ln[0] == "!TRNS")
+        accounts = {ln[1] for ln in lines if ln[0] == "ACCNT"}
+        transactions, current = [], None
+        for ln in lines:
+            if ln[0] == "TRNS":
+                current = [ln]
+            elif ln[0] == "SPL":
+                current.append(ln)
+            elif ln[0] == "ENDTRNS":
+                transactions.append(current)
+                current = None
+        assert len(transactions) == 2
+        for trns in transactions:
+            record = [dict(zip(header[1:], ln[1:], strict=False)) for ln in trns]
+            assert sum(D(x["AMOUNT"]) for x in record) == 0
+            assert all(x["ACCNT"] in accounts for x in record)
+            assert record[0]["DATE"] == datetime.now(UTC).strftime("%m/%d/%Y")
+
+        exports = f"{API.replace('reports', 'exports')}"
+        for path in ("journal.csv", "quickbooks.iif"):
+            bad = {"from": "2026-03-01", "to": "2026-01-01"}
+            assert_problem(await svc.client.get(f"{exports}/{path}", params=bad, headers=h), 422, "query.from")
+            bad = {"from": "2001-01-01", "to": "2026-01-01"}
+            assert_problem(await svc.client.get(f"{exports}/{path}", params=bad, headers=h), 422, "query.to")
