@@ -77,6 +77,10 @@ MATRIX: dict[str, tuple[tuple[str, str, Access], ...]] = {
         ("GET", "/api/v1/finance/reports/cash-forecast", ("finance",)),
         ("GET", "/api/v1/finance/exports/journal.csv", ("finance",)),
         ("GET", "/api/v1/finance/exports/quickbooks.iif", ("finance",)),
+        ("GET", "/api/v1/finance/provider-events", ("finance",)),
+        ("POST", "/api/v1/finance/webhooks/stripe", PUBLIC),
+        ("POST", "/api/v1/finance/webhooks/paypal", PUBLIC),
+        ("POST", "/api/v1/finance/webhooks/alipay", PUBLIC),
     ),
     "logistics": (
         ("POST", "/api/v1/logistics/warehouses", ("logistics",)),

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import PlainTextResponse
 from sqlmodel import col, select
 
 from hanse.app import SessionDep
 from hanse.auth import Principal, require_roles
+from hanse.errors import DomainError, Unavailable
 from hanse.events import utcnow
+from hanse.http import client_address
 from hanse.pagination import Cursor, Limit, Page, get_or_404, paginate
+from hanse.ratelimit import RateLimiter
 from hanse.uow import UnitOfWork
 from services.finance import views
-from services.finance.config import UoWDep
+from services.finance.config import FinanceConfig, UoW, UoWDep
 from services.finance.contract import InvoiceKind
-from services.finance.domain import documents, exports, ledger, payments, reports, rules
+from services.finance.domain import documents, exports, ledger, payments, providers, reports, rules
+from services.finance.domain import webhooks as webhooks_domain
 from services.finance.models import (
     AgingReport,
     ForecastWeek,
@@ -29,6 +35,8 @@ from services.finance.models import (
     Payment,
     PaymentCreate,
     PaymentPublic,
+    ProviderEvent,
+    ProviderEventPublic,
     RevenueRow,
     TrialBalance,
 )
@@ -224,3 +232,107 @@ async def export_quickbooks_iif(session: SessionDep, _: Finance, start: From = N
         media_type="application/x-iif; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
+
+
+# -- payment providers' webhooks (public: the signature is the authentication) -----------------------
+
+webhooks = APIRouter(prefix="/api/v1/finance/webhooks", tags=["finance"])
+WEBHOOK_ANSWERS = {400: {"description": "bad signature: nothing changed"}, 429: {"description": "rate limited"}}
+
+
+def _limit(request: Request) -> None:
+    config: FinanceConfig = request.app.state.config
+    limiter: RateLimiter = request.app.state.webhook_limiter
+    limiter.enforce(client_address(request, behind_gateway=config.behind_gateway), "webhook deliveries")
+
+
+RateLimited = Depends(_limit)
+
+
+def _keys(request: Request) -> tuple[FinanceConfig, Path]:
+    """The finance config and where dev keys go; in prod a provider without its setting is refused."""
+    return request.app.state.config, request.app.state.settings.data_dir
+
+
+def _unconfigured(request: Request, setting: str) -> None:
+    if request.app.state.settings.env == "prod":
+        raise Unavailable(f"{setting} is not set: this provider is not configured", field=setting)
+
+
+async def _receive(uow: UoW, delivery: providers.Delivery) -> dict[str, str]:
+    event = await webhooks_domain.receive(uow, delivery)
+    await uow.commit()
+    return {"id": event.id, "status": event.status}
+
+
+@webhooks.post(
+    "/stripe", summary="Stripe events (Stripe-Signature)", responses=WEBHOOK_ANSWERS, dependencies=[RateLimited]
+)
+async def stripe_webhook(request: Request, uow: UoWDep) -> dict[str, str]:
+    config, data_dir = _keys(request)
+    secret = config.stripe_webhook_secret
+    if not secret:
+        _unconfigured(request, "HANSE_STRIPE_WEBHOOK_SECRET")
+        secret = providers.dev_stripe_secret(data_dir)
+    body = await request.body()
+    try:
+        delivery = providers.verify_stripe(body, request.headers.get("stripe-signature"), secret)
+    except providers.BadSignature as exc:
+        raise DomainError(str(exc), field="Stripe-Signature") from None
+    return await _receive(uow, delivery)
+
+
+@webhooks.post(
+    "/paypal", summary="PayPal events (transmission signature)", responses=WEBHOOK_ANSWERS, dependencies=[RateLimited]
+)
+async def paypal_webhook(request: Request, uow: UoWDep) -> dict[str, str]:
+    config, data_dir = _keys(request)
+    if config.paypal_webhook_id and config.paypal_cert_file:
+        webhook_id, cert = config.paypal_webhook_id, config.paypal_cert_file.read_bytes()
+    else:
+        _unconfigured(request, "HANSE_PAYPAL_CERT_FILE")
+        webhook_id, cert = providers.dev_paypal(data_dir)
+    body = await request.body()
+    try:
+        delivery = providers.verify_paypal(body, request.headers, webhook_id, cert)
+    except providers.BadSignature as exc:
+        raise DomainError(str(exc), field="PAYPAL-TRANSMISSION-SIG") from None
+    return await _receive(uow, delivery)
+
+
+@webhooks.post(
+    "/alipay",
+    summary="Alipay notifications (RSA2); answers the plain text `success` Alipay expects",
+    response_class=PlainTextResponse,
+    responses=WEBHOOK_ANSWERS,
+    dependencies=[RateLimited],
+)
+async def alipay_webhook(request: Request, uow: UoWDep) -> PlainTextResponse:
+    config, data_dir = _keys(request)
+    if config.alipay_public_key_file:
+        public_key = config.alipay_public_key_file.read_bytes()
+    else:
+        _unconfigured(request, "HANSE_ALIPAY_PUBLIC_KEY_FILE")
+        public_key = providers.dev_alipay_public_key(data_dir)
+    body = await request.body()
+    try:
+        delivery = providers.verify_alipay(body, public_key)
+    except providers.BadSignature as exc:
+        raise DomainError(str(exc), field="sign") from None
+    await _receive(uow, delivery)
+    return PlainTextResponse("success")
+
+
+@router.get("/provider-events", summary="Provider deliveries: applied, ignored, or kept for review")
+async def list_provider_events(
+    session: SessionDep,
+    _: Finance,
+    status: Annotated[Literal["applied", "review", "ignored"] | None, Query()] = None,
+    provider: Annotated[Literal["stripe", "paypal", "alipay"] | None, Query()] = None,
+    invoice_id: IdFilter = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[ProviderEventPublic]:
+    filters = {ProviderEvent.status: status, ProviderEvent.provider: provider, ProviderEvent.invoice_id: invoice_id}
+    page = await paginate(session, select(ProviderEvent), col(ProviderEvent.id), cursor, limit, filters=filters)
+    return page.map(views.provider_event_public)

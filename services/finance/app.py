@@ -7,21 +7,25 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from hanse.app import create_service
+from hanse.ratelimit import RateLimiter
 from hanse.settings import Settings
 from services.finance import api, handlers, models
 from services.finance.config import FinanceConfig
 
 
 def build(settings: Settings | None = None, config: FinanceConfig | None = None) -> FastAPI:
-    return create_service(
+    config = config or FinanceConfig()
+    app = create_service(
         "finance",
-        routers=[api.router],
+        routers=[api.router, api.webhooks],
         handlers=handlers.HANDLERS,
         models=models,
-        config=config or FinanceConfig(),
+        config=config,
         settings=settings,
         templates=Path(__file__).parent / "templates",
     )
+    app.state.webhook_limiter = RateLimiter("finance-webhooks", config.webhook_rate_limit)
+    return app
 
 
 app = build()

@@ -42,6 +42,10 @@ class FinanceConfig(BaseSettings):
     seller_iban: str = "DE89 3704 0044 0532 0130 00"
     seller_bic: str = "HASPDEHHXXX"
 
+    # Behind the gateway the client's address is the last X-Forwarded-For entry (rate limits).
+    behind_gateway: bool = False
+    webhook_rate_limit: str = "120/minute"
+
     stripe_webhook_secret: str | None = Field(
         default=None, validation_alias=AliasChoices("HANSE_STRIPE_WEBHOOK_SECRET", "stripe_webhook_secret")
     )

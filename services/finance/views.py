@@ -19,6 +19,8 @@ from services.finance.models import (
     LedgerLinePublic,
     Payment,
     PaymentPublic,
+    ProviderEvent,
+    ProviderEventPublic,
     TrialBalance,
     TrialBalanceAccount,
 )
@@ -185,3 +187,8 @@ def trial_balance(sums: dict[str, tuple[Decimal, Decimal]], at: date, base: str)
         total_debit=sum((a.debit for a in accounts), ZERO),
         total_credit=sum((a.credit for a in accounts), ZERO),
     )
+
+
+def provider_event_public(event: ProviderEvent) -> ProviderEventPublic:
+    amount = money(event.amount, event.currency) if event.amount is not None and event.currency else None
+    return ProviderEventPublic.model_validate({**event.model_dump(exclude={"amount", "payload"}), "amount": amount})
