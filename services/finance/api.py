@@ -21,7 +21,7 @@ from hanse.uow import UnitOfWork
 from services.finance import views
 from services.finance.config import FinanceConfig, UoW, UoWDep
 from services.finance.contract import InvoiceKind
-from services.finance.domain import documents, exports, ledger, payments, providers, reports, rules
+from services.finance.domain import credits, documents, exports, ledger, payments, providers, reports, rules
 from services.finance.domain import webhooks as webhooks_domain
 from services.finance.models import (
     AgingReport,
@@ -32,9 +32,13 @@ from services.finance.models import (
     LedgerEntry,
     LedgerEntryPublic,
     LedgerLine,
+    LetterOfCredit,
+    LetterOfCreditCreate,
+    LetterOfCreditPublic,
     Payment,
     PaymentCreate,
     PaymentPublic,
+    PresentationCreate,
     ProviderEvent,
     ProviderEventPublic,
     RevenueRow,
@@ -232,6 +236,54 @@ async def export_quickbooks_iif(session: SessionDep, _: Finance, start: From = N
         media_type="application/x-iif; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
+
+
+# -- letters of credit --------------------------------------------------------------------------------
+
+LcReader = Annotated[Principal, require_roles("finance", "logistics", "sales")]
+
+
+@router.post(
+    "/letters-of-credit",
+    status_code=201,
+    summary="Record the letter of credit securing an order with terms letter_of_credit",
+    responses={409: {"description": "the order's terms are not letter_of_credit"}, 422: {"description": "bad L/C"}},
+)
+async def create_letter_of_credit(data: LetterOfCreditCreate, uow: UoWDep, _: Finance) -> LetterOfCreditPublic:
+    credit = await credits.record(uow, data)
+    await uow.commit()
+    return views.letter_of_credit_public(credit)
+
+
+@router.get("/letters-of-credit", summary="Letters of credit, filtered by order")
+async def list_letters_of_credit(
+    session: SessionDep, _: LcReader, order_id: IdFilter = None, cursor: Cursor = None, limit: Limit = 50
+) -> Page[LetterOfCreditPublic]:
+    filters = {LetterOfCredit.order_id: order_id}
+    page = await paginate(session, select(LetterOfCredit), col(LetterOfCredit.id), cursor, limit, filters=filters)
+    return page.map(views.letter_of_credit_public)
+
+
+@router.get("/letters-of-credit/{letter_of_credit_id}", summary="One letter of credit")
+async def get_letter_of_credit(letter_of_credit_id: str, session: SessionDep, _: LcReader) -> LetterOfCreditPublic:
+    credit = await get_or_404(
+        session, LetterOfCredit, letter_of_credit_id, what="letter of credit", field="letter_of_credit_id"
+    )
+    return views.letter_of_credit_public(credit)
+
+
+@router.post(
+    "/letters-of-credit/{letter_of_credit_id}/presentations",
+    status_code=201,
+    summary="Documents presented under the L/C: the bank pays and the invoice is settled",
+    responses={404: {"description": "unknown L/C"}, 409: {"description": "settled, expired, or nothing open"}},
+)
+async def present_documents(
+    letter_of_credit_id: str, data: PresentationCreate, uow: UoWDep, who: Finance
+) -> LetterOfCreditPublic:
+    credit = await credits.present(uow, letter_of_credit_id, data, who.subject)
+    await uow.commit()
+    return views.letter_of_credit_public(credit)
 
 
 # -- payment providers' webhooks (public: the signature is the authentication) -----------------------

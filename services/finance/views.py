@@ -7,7 +7,14 @@ from decimal import Decimal
 
 from hanse.money import Money, round_money
 from hanse.views import from_row
-from services.finance.contract import CreditNoteIssued, InvoiceIssued, InvoicePaid, InvoiceVoided, PaymentReceived
+from services.finance.contract import (
+    CreditNoteIssued,
+    InvoiceIssued,
+    InvoicePaid,
+    InvoiceVoided,
+    LetterOfCreditRecorded,
+    PaymentReceived,
+)
 from services.finance.contract import InvoiceLine as IssuedLine
 from services.finance.domain.rules import CHART, ZERO, open_amount
 from services.finance.models import (
@@ -17,6 +24,8 @@ from services.finance.models import (
     LedgerEntryPublic,
     LedgerLine,
     LedgerLinePublic,
+    LetterOfCredit,
+    LetterOfCreditPublic,
     Payment,
     PaymentPublic,
     ProviderEvent,
@@ -192,3 +201,13 @@ def trial_balance(sums: dict[str, tuple[Decimal, Decimal]], at: date, base: str)
 def provider_event_public(event: ProviderEvent) -> ProviderEventPublic:
     amount = money(event.amount, event.currency) if event.amount is not None and event.currency else None
     return ProviderEventPublic.model_validate({**event.model_dump(exclude={"amount", "payload"}), "amount": amount})
+
+
+def letter_of_credit_public(credit: LetterOfCredit) -> LetterOfCreditPublic:
+    return LetterOfCreditPublic.model_validate(
+        {**credit.model_dump(exclude={"amount", "currency"}), "amount": money(credit.amount, credit.currency)}
+    )
+
+
+def letter_of_credit_recorded(credit: LetterOfCredit) -> LetterOfCreditRecorded:
+    return from_row(LetterOfCreditRecorded, letter_of_credit_public(credit), letter_of_credit_id=credit.id)

@@ -437,3 +437,13 @@ def open_share(total_base: Decimal, total: Decimal, open_now: Decimal, base: str
     if not total:
         return ZERO
     return round_money(total_base * open_now / total, base)
+
+
+def check_lc_dates(expiry: date, latest_shipment: date, today: date) -> None:
+    """An L/C must still be valid, and the goods must ship before it expires."""
+    if expiry < today:
+        raise Invalid(f"expiry_date {expiry} is in the past", field="expiry_date")
+    if latest_shipment > expiry:
+        raise Invalid(
+            f"latest_shipment_date {latest_shipment} is after expiry_date {expiry}", field="latest_shipment_date"
+        )
