@@ -81,6 +81,8 @@ MATRIX: dict[str, tuple[tuple[str, str, Access], ...]] = {
         ("GET", "/api/v1/finance/letters-of-credit", ("finance", "logistics", "sales")),
         ("GET", "/api/v1/finance/letters-of-credit/{letter_of_credit_id}", ("finance", "logistics", "sales")),
         ("POST", "/api/v1/finance/letters-of-credit/{letter_of_credit_id}/presentations", ("finance",)),
+        ("GET", "/api/v1/finance/bills", ("finance", "procurement")),
+        ("GET", "/api/v1/finance/bills/{bill_id}", ("finance", "procurement")),
         ("GET", "/api/v1/finance/provider-events", ("finance",)),
         ("POST", "/api/v1/finance/webhooks/stripe", PUBLIC),
         ("POST", "/api/v1/finance/webhooks/paypal", PUBLIC),

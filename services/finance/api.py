@@ -25,6 +25,7 @@ from services.finance.domain import credits, documents, exports, ledger, payment
 from services.finance.domain import webhooks as webhooks_domain
 from services.finance.models import (
     AgingReport,
+    BillStatus,
     ForecastWeek,
     Invoice,
     InvoicePublic,
@@ -42,6 +43,8 @@ from services.finance.models import (
     ProviderEvent,
     ProviderEventPublic,
     RevenueRow,
+    SupplierBill,
+    SupplierBillPublic,
     TrialBalance,
 )
 
@@ -240,6 +243,7 @@ async def export_quickbooks_iif(session: SessionDep, _: Finance, start: From = N
 
 # -- letters of credit --------------------------------------------------------------------------------
 
+BillReader = Annotated[Principal, require_roles("finance", "procurement")]
 LcReader = Annotated[Principal, require_roles("finance", "logistics", "sales")]
 
 
@@ -284,6 +288,33 @@ async def present_documents(
     credit = await credits.present(uow, letter_of_credit_id, data, who.subject)
     await uow.commit()
     return views.letter_of_credit_public(credit)
+
+
+# -- supplier bills -----------------------------------------------------------------------------------
+
+
+@router.get("/bills", summary="Supplier bills, filtered by purchase order or status")
+async def list_bills(
+    session: SessionDep,
+    _: BillReader,
+    purchase_order_id: IdFilter = None,
+    supplier_id: IdFilter = None,
+    status: Annotated[BillStatus | None, Query()] = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[SupplierBillPublic]:
+    filters = {
+        SupplierBill.purchase_order_id: purchase_order_id,
+        SupplierBill.supplier_id: supplier_id,
+        SupplierBill.status: status,
+    }
+    page = await paginate(session, select(SupplierBill), col(SupplierBill.id), cursor, limit, filters=filters)
+    return page.map(views.supplier_bill_public)
+
+
+@router.get("/bills/{bill_id}", summary="One supplier bill", responses={404: {"description": "unknown bill"}})
+async def get_bill(bill_id: str, session: SessionDep, _: BillReader) -> SupplierBillPublic:
+    return views.supplier_bill_public(await get_or_404(session, SupplierBill, bill_id, what="bill", field="bill_id"))
 
 
 # -- payment providers' webhooks (public: the signature is the authentication) -----------------------

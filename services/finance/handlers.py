@@ -8,8 +8,9 @@ from hanse.consumer import Handler
 from hanse.errors import PermanentEventError
 from services.compliance.contract import OrderCleared, OrderRejected
 from services.finance.config import UoW
-from services.finance.domain import invoices
+from services.finance.domain import bills, invoices
 from services.logistics.contract import ReturnInspected, ShipmentBooked
+from services.procurement.contract import GoodsAccepted, SupplierRegistered
 from services.sales.contract import OrderCancelled
 
 log = logging.getLogger("hanse.finance")
@@ -54,4 +55,6 @@ HANDLERS: dict[str, Handler] = {
     OrderRejected.event_type: on_order_rejected,
     ShipmentBooked.event_type: on_shipment_booked,
     ReturnInspected.event_type: on_return_inspected,
+    SupplierRegistered.event_type: bills.remember_supplier,
+    GoodsAccepted.event_type: bills.record_bill,
 }

@@ -373,6 +373,17 @@ class PresentationCreate(BaseModel):
 
 # -- supplier bills ----------------------------------------------------------------------------------
 
+
+class Supplier(Model, table=True):
+    """A supplier as procurement registered it: its country decides the VAT of its bills."""
+
+    __tablename__ = "supplier"
+
+    supplier_id: str = Field(primary_key=True, max_length=64)
+    name: str
+    country: str = Field(max_length=2)
+
+
 BillStatus = Literal["open", "paid"]
 
 
@@ -390,6 +401,7 @@ class SupplierBill(Model, table=True):
     tax: Decimal = Field(sa_type=MONEY)
     total: Decimal = Field(sa_type=MONEY)
     total_base: Decimal = Field(sa_type=MONEY)
+    vat_treatment: str = Field(default="domestic", max_length=32)  # domestic, reverse_charge, import
     fx_rate: Decimal | None = Field(default=None, sa_type=RATE)
     fx_rate_date: date | None = None
     due_date: date
@@ -407,6 +419,7 @@ class SupplierBillPublic(BaseModel):
     net: Money
     tax: Money
     total: Money
+    vat_treatment: str
     due_date: date
     status: str
     recorded_at: datetime

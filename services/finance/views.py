@@ -14,6 +14,7 @@ from services.finance.contract import (
     InvoiceVoided,
     LetterOfCreditRecorded,
     PaymentReceived,
+    SupplierBillRecorded,
 )
 from services.finance.contract import InvoiceLine as IssuedLine
 from services.finance.domain.rules import CHART, ZERO, open_amount
@@ -30,6 +31,8 @@ from services.finance.models import (
     PaymentPublic,
     ProviderEvent,
     ProviderEventPublic,
+    SupplierBill,
+    SupplierBillPublic,
     TrialBalance,
     TrialBalanceAccount,
 )
@@ -211,3 +214,13 @@ def letter_of_credit_public(credit: LetterOfCredit) -> LetterOfCreditPublic:
 
 def letter_of_credit_recorded(credit: LetterOfCredit) -> LetterOfCreditRecorded:
     return from_row(LetterOfCreditRecorded, letter_of_credit_public(credit), letter_of_credit_id=credit.id)
+
+
+def supplier_bill_public(bill: SupplierBill) -> SupplierBillPublic:
+    cur = bill.currency
+    amounts = {name: money(getattr(bill, name), cur) for name in ("net", "tax", "total")}
+    return SupplierBillPublic.model_validate({**bill.model_dump(exclude=set(amounts)), **amounts})
+
+
+def supplier_bill_recorded(bill: SupplierBill) -> SupplierBillRecorded:
+    return from_row(SupplierBillRecorded, supplier_bill_public(bill), bill_id=bill.id)

@@ -377,11 +377,6 @@ def receivable_share(
     return round_money(total_base * paid_after / total, base) - round_money(total_base * paid_before / total, base)
 
 
-def bill_amounts(net: Decimal, tax: Decimal, total: Decimal) -> dict[str, Decimal]:
-    """A supplier bill: purchases and input VAT against payables."""
-    return {PURCHASES: net, INPUT_VAT: tax, PAYABLES: -total}
-
-
 def debit_credit(value: Decimal) -> tuple[Decimal, Decimal]:
     return (value, ZERO) if value > 0 else (ZERO, -value)
 
@@ -447,3 +442,36 @@ def check_lc_dates(expiry: date, latest_shipment: date, today: date) -> None:
         raise Invalid(
             f"latest_shipment_date {latest_shipment} is after expiry_date {expiry}", field="latest_shipment_date"
         )
+
+
+@dataclass(frozen=True)
+class BillVat:
+    treatment: str  # domestic | reverse_charge | import
+    tax: Decimal  # input VAT on the bill
+    payable: Decimal  # what the supplier is owed
+
+
+def bill_vat(net: Decimal, supplier_country: str | None, seller_country: str, currency: str) -> BillVat:
+    """Input VAT of a purchase of goods by the supplier's country (unknown: treated as domestic).
+
+    Domestic: the supplier charges home VAT, deductible. From another EU member: an intra-EU
+    acquisition, VAT self-assessed (input and output VAT alike, nothing to the supplier). From
+    outside the EU: the import VAT is paid to customs at import, not on the bill.
+    """
+    seller = seller_country.upper()
+    country = (supplier_country or seller).upper()
+    rate = standard_vat_rate(seller)
+    if country == seller:
+        tax = round_money(net * rate, currency)
+        return BillVat("domestic", tax, net + tax)
+    if is_eu(country) and is_eu(seller):
+        return BillVat("reverse_charge", round_money(net * rate, currency), net)
+    return BillVat("import", ZERO, net)
+
+
+def bill_entry(net: Decimal, vat: BillVat) -> dict[str, Decimal]:
+    """Purchases and input VAT against payables; a reverse charge also owes the VAT as output VAT."""
+    amounts = {PURCHASES: net, INPUT_VAT: vat.tax, PAYABLES: -vat.payable}
+    if vat.treatment == "reverse_charge":
+        amounts[OUTPUT_VAT] = -vat.tax
+    return amounts
