@@ -6,9 +6,9 @@ import logging
 
 from hanse.consumer import Handler
 from hanse.errors import PermanentEventError
-from services.compliance.contract import OrderCleared, OrderRejected
+from services.compliance.contract import OrderCleared, OrderRejected, PrivacyRequestOpened
 from services.finance.config import UoW
-from services.finance.domain import bills, invoices
+from services.finance.domain import bills, invoices, privacy
 from services.logistics.contract import ReturnInspected, ShipmentBooked
 from services.procurement.contract import GoodsAccepted, SupplierRegistered
 from services.sales.contract import OrderCancelled
@@ -49,6 +49,10 @@ async def on_return_inspected(uow: UoW, payload: ReturnInspected) -> None:
     await invoices.credit_return(uow, payload.order_id, payload.return_id, returned)
 
 
+async def on_privacy_request(uow: UoW, payload: PrivacyRequestOpened) -> None:
+    await privacy.answer(uow, payload)
+
+
 HANDLERS: dict[str, Handler] = {
     OrderCleared.event_type: on_order_cleared,
     OrderCancelled.event_type: on_order_cancelled,
@@ -57,4 +61,5 @@ HANDLERS: dict[str, Handler] = {
     ReturnInspected.event_type: on_return_inspected,
     SupplierRegistered.event_type: bills.remember_supplier,
     GoodsAccepted.event_type: bills.record_bill,
+    PrivacyRequestOpened.event_type: on_privacy_request,
 }
