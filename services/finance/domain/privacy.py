@@ -1,4 +1,4 @@
-"""Data-subject requests (GDPR): invoices and payments are kept 10 years; the answer says so, in the same transaction."""
+"""GDPR requests: invoices and payments are kept 10 years; the answer says so in the same transaction."""
 
 from __future__ import annotations
 
