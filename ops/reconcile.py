@@ -79,11 +79,22 @@ def check_order(
     if expected is None:
         return [*problems, f"unknown order status {status!r}"]
     want_invoice, want_fulfilment, want_shipment = expected
-    invoice = proformas[0]["status"] if proformas else NONE
+    # Once the shipment is booked finance's commercial invoice supersedes the proforma and collects
+    # the money: its status is the one the order's status implies. A superseded proforma keeps its
+    # status (issued or paid) and is never voided.
+    commercials = [i for i in invoices if i["kind"] == "commercial"]
+    if len(commercials) > 1:
+        problems.append(f"{len(commercials)} commercial invoices, not one")
+    live = commercials[0] if commercials else proformas[0] if proformas else None
+    invoice = live["status"] if live else NONE
     held = fulfilment["status"] if fulfilment else NONE
     shipment = shipments[0]["status"] if shipments else NONE
     if invoice not in want_invoice:
-        problems.append(f"proforma invoice is {invoice}, expected {_allowed(want_invoice)}")
+        problems.append(
+            f"{live['kind'] if live else 'proforma'} invoice is {invoice}, expected {_allowed(want_invoice)}"
+        )
+    if commercials and proformas and proformas[0]["status"] == "void":
+        problems.append("proforma invoice is void, but it was superseded by the commercial invoice, not voided")
     if held not in want_fulfilment:
         problems.append(f"reservation is {held}, expected {_allowed(want_fulfilment)}")
     if shipment not in want_shipment:

@@ -72,7 +72,7 @@ def invoice_public(invoice: Invoice) -> InvoicePublic:
         }
         for line in invoice.lines
     ]
-    due = open_amount(invoice.kind, invoice.status, invoice.total, invoice.paid_amount)
+    due = open_amount(invoice.kind, invoice.status, invoice.total, invoice.paid_amount, invoice.superseded_by_id)
     return InvoicePublic.model_validate(
         invoice,
         update={

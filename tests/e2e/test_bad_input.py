@@ -351,7 +351,12 @@ async def world(platform: Platform) -> AsyncIterator[dict[str, str]]:
         order = await api.place_order(account, sku, 1)
         await api.order_reaches(order["id"], "ready_to_ship")
         [check] = await api.items("/compliance/checks", order_id=order["id"])
-        [invoice] = await api.eventually(lambda: api.invoices(order["id"]), "proforma invoice")
+
+        async def commercial() -> list[dict]:
+            return [i for i in await api.invoices(order["id"]) if i["kind"] == "commercial"]
+
+        # Booked (net_30): the commercial invoice is the one that takes payments.
+        [invoice] = await api.eventually(commercial, "commercial invoice")
         [shipment] = await api.shipments(order["id"])
         yield {
             "sku": sku,

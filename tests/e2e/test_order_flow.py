@@ -219,6 +219,9 @@ async def assert_every_event_names_the_order_and_its_cause(platform: Platform, o
         wanted = (
             STATUS_CAUSED_BY[event["data"]["status"]]
             if event["type"] == "sales.order.status_changed.v1"
+            # The commercial invoice is issued when the shipment is booked, the proforma on clearance.
+            else "logistics.shipment.booked.v1"
+            if event["type"] == "finance.invoice.issued.v1" and event["data"]["kind"] == "commercial"
             else {**CAUSED_BY, **CAUSED_WITHIN_THE_REQUEST}[event["type"]]
         )
         assert cause["type"] == wanted, f"{event['type']} caused by {cause['type']}, expected {wanted}"

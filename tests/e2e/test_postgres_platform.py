@@ -66,9 +66,14 @@ async def test_golden_path_on_postgres_books_the_shipment_and_issues_the_invoice
         order = await api.place_order(account_id, sku, 5)
         await api.order_reaches(order["id"], "ready_to_ship")
 
-        invoices = await api.eventually(lambda: api.invoices(order["id"]), "the proforma invoice")
-        assert [(i["kind"], i["status"]) for i in invoices] == [("proforma", "issued")]
-        assert invoices[0]["currency"] == "EUR"
+        async def both() -> list[dict]:
+            invoices = await api.invoices(order["id"])
+            return invoices if len(invoices) == 2 else []
+
+        # The proforma on clearance, the commercial invoice (superseding it) once the shipment is booked.
+        invoices = await api.eventually(both, "the proforma and the commercial invoice")
+        assert [(i["kind"], i["status"]) for i in invoices] == [("proforma", "issued"), ("commercial", "issued")]
+        assert invoices[0]["superseded_by_id"] == invoices[1]["id"] and invoices[1]["currency"] == "EUR"
         shipments = await api.eventually(lambda: api.shipments(order["id"]), "the shipment booking")
         assert [s["status"] for s in shipments] == ["booked"]
         stock = await api.stock(sku)

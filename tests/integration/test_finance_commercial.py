@@ -54,14 +54,15 @@ async def test_booking_issues_the_commercial_invoice_that_takes_over_the_proform
         await eventually(lambda: handled(svc, twice.id))
         assert sorted(i["kind"] for i in await invoices_of(svc, paid_id)) == ["commercial", "proforma"]
 
-        # net_30, the booking overtakes the clearance: the commercial follows the proforma at once,
-        # the unpaid proforma is void (superseded) and payments now go to the commercial invoice.
+        # net_30, the booking overtakes the clearance: the commercial follows the proforma at once;
+        # the unpaid proforma is superseded (open no more) and payments go to the commercial invoice.
         net_id = new_order_id()
         await svc.deliver(booked(net_id))
         await svc.deliver(cleared(net_id, payment_terms="net_30"))
         net = await wait_invoice(svc, net_id, kind="commercial")
         [pf] = [i for i in await invoices_of(svc, net_id) if i["kind"] == "proforma"]
-        assert pf["status"] == "void" and pf["void_reason"] == f"superseded by commercial invoice {net['number']}"
+        assert (pf["status"], pf["superseded_by_id"], pf["open_amount"]["amount"]) == ("issued", net["id"], "0.00")
+        assert net["status"] == "issued" and net["open_amount"] == net["total"]
         assert (await pay(svc, pf["id"], "10.00", "EUR")).status_code == 409
         assert (await pay(svc, net["id"], net["total"]["amount"], "EUR")).status_code == 201
 

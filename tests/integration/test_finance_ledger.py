@@ -139,7 +139,7 @@ async def _check_books(session) -> None:
     # and the paid share of it; computed here from the documents, not from the ledger's columns.
     expected = D(0)
     for inv in (await session.exec(select(Invoice))).all():
-        if inv.status != "issued":
+        if inv.status != "issued" or inv.superseded_by_id is not None:
             continue
         total_base = inv.total_base
         if inv.kind == "credit_note":

@@ -233,8 +233,8 @@ async def issue_commercial(uow: UoW, order_id: str, shipment_id: str, now: datet
     """The shipment was booked: issue the commercial invoice (INV) that supersedes the proforma.
 
     Its figures are the proforma's; its ECB rate is the issue day's. What was paid on the
-    proforma is carried over: the proforma keeps `paid` if it was settled, else becomes `void`
-    ("superseded"), and points to the commercial invoice either way. In the ledger the proforma's
+    proforma is carried over; the proforma keeps its status, points to the commercial invoice
+    (`superseded_by_id`), is open no more and takes no payments. In the ledger the proforma's
     entry is reversed, the commercial invoice posted, and the carried payments revalued (FX).
     Returns None when the order is closed or its proforma has not arrived yet (it follows then).
     """
@@ -298,11 +298,9 @@ async def issue_commercial(uow: UoW, order_id: str, shipment_id: str, now: datet
         source_id=commercial.id,
         currency=base,
     )
+    # The proforma keeps its status (issued or paid) as a record of what was asked for; it
+    # takes no more payments and is open no more (`superseded_by_id`).
     proforma.superseded_by_id = commercial.id
-    if proforma.status == "issued":
-        proforma.status = "void"
-        proforma.voided_at = now
-        proforma.void_reason = f"superseded by commercial invoice {commercial.number}"
     session.add(proforma)
     await session.flush()
     return commercial

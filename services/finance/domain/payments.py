@@ -39,7 +39,7 @@ async def receive_payment(uow: UoW, data: PaymentCreate, received_by: str, provi
     cur = invoice.currency
     total = round_money(invoice.total, cur)
     open_before = open_amount(invoice.kind, invoice.status, total, round_money(invoice.paid_amount, cur))
-    check_payment(invoice.kind, invoice.status, cur, open_before, data.amount)
+    check_payment(invoice.kind, invoice.status, cur, open_before, data.amount, invoice.superseded_by_id)
     amount = round_money(data.amount.amount, cur)
     now = utcnow()
     paid_before = round_money(invoice.paid_amount, cur)

@@ -266,17 +266,28 @@ def format_number(series: str, year: int, sequence: int) -> str:
     return f"{series}-{year}-{sequence:06d}"
 
 
-def open_amount(kind: str, status: str, total: Decimal, paid: Decimal) -> Decimal:
-    """What is still to be collected; a credit note's (negative) total is what is owed to the buyer."""
-    if status != "issued":
+def open_amount(kind: str, status: str, total: Decimal, paid: Decimal, superseded_by: str | None = None) -> Decimal:
+    """What is still to be collected; a credit note's (negative) total is what is owed to the buyer.
+
+    A proforma superseded by its commercial invoice is open no more: the commercial one collects.
+    """
+    if status != "issued" or superseded_by is not None:
         return ZERO
     if kind == "credit_note":
         return total
     return total - paid
 
 
-def check_payment(kind: str, status: str, currency: str, open_now: Decimal, amount: Money) -> None:
+def check_payment(
+    kind: str, status: str, currency: str, open_now: Decimal, amount: Money, superseded_by: str | None = None
+) -> None:
     """A payment must be in the invoice currency, positive, in minor units, and no more than is open."""
+    if superseded_by is not None:
+        raise Conflict(
+            "the proforma was superseded by its commercial invoice: pay that one",
+            field="invoice_id",
+            superseded_by_id=superseded_by,
+        )
     if kind == "credit_note":
         raise Conflict("a credit note is refunded to the buyer, not paid", field="invoice_id")
     if status != "issued":

@@ -27,6 +27,8 @@ async def _review_reason(uow: UoW, delivery: Delivery) -> str | None:
     invoice = await uow.session.get(Invoice, delivery.invoice_id)
     if invoice is None:
         return f"unknown invoice {delivery.invoice_id}"
+    if invoice.superseded_by_id is not None:
+        return f"proforma {invoice.number} was superseded by its commercial invoice"
     if invoice.kind == "credit_note" or invoice.status != "issued":
         return f"invoice {invoice.number} is {invoice.status if invoice.kind != 'credit_note' else 'a credit note'}"
     if delivery.currency != invoice.currency:
