@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, StringConstraints
+from pydantic import Field as PydField
 from sqlalchemy import JSON, Column, Numeric, UniqueConstraint
 from sqlmodel import AutoString, Field
 
@@ -368,7 +369,10 @@ class LetterOfCreditPublic(BaseModel):
 
 
 class PresentationCreate(BaseModel):
-    documents: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]]
+    documents: Annotated[
+        list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]],
+        PydField(max_length=50),
+    ]
 
 
 # -- supplier bills ----------------------------------------------------------------------------------

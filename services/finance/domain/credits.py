@@ -12,7 +12,7 @@ from services.finance import views
 from services.finance.config import UoW
 from services.finance.domain import payments
 from services.finance.domain.invoices import announce
-from services.finance.domain.rules import check_amount, check_lc_dates
+from services.finance.domain.rules import check_amount, check_lc_dates, check_not_huge
 from services.finance.models import Invoice, LetterOfCredit, LetterOfCreditCreate, PaymentCreate, PresentationCreate
 
 
@@ -30,6 +30,7 @@ async def _live_invoice(uow: UoW, order_id: str) -> Invoice | None:
 
 async def record(uow: UoW, data: LetterOfCreditCreate) -> LetterOfCredit:
     check_amount(data.amount)
+    check_not_huge(data.amount)
     check_lc_dates(data.expiry_date, data.latest_shipment_date, utcnow().date())
     invoice = await _live_invoice(uow, data.order_id)
     if invoice is None:

@@ -31,14 +31,14 @@ def _money(amount: Decimal, currency: str) -> Money:
 
 async def _open_invoices_at(session: AsyncSession, at: date) -> list[tuple[Invoice, Decimal]]:
     """Invoices open on `at` with their open amount then (payments received up to that day)."""
-    until = datetime.combine(at + timedelta(days=1), time.min, tzinfo=UTC)  # the end of `at`
+    until = datetime.combine(at, time.max, tzinfo=UTC)  # the end of `at` (no overflow on 9999-12-31)
     invoices = (
-        await session.exec(select(Invoice).where(col(Invoice.kind).in_(RECEIVABLE_KINDS), Invoice.issued_at < until))
+        await session.exec(select(Invoice).where(col(Invoice.kind).in_(RECEIVABLE_KINDS), Invoice.issued_at <= until))
     ).all()
     paid_rows = (
         await session.exec(
             select(Payment.invoice_id, func.sum(Payment.amount))
-            .where(Payment.received_at < until)
+            .where(Payment.received_at <= until)
             .group_by(col(Payment.invoice_id))
         )
     ).all()
@@ -48,10 +48,8 @@ async def _open_invoices_at(session: AsyncSession, at: date) -> list[tuple[Invoi
     for invoice in invoices:
         if invoice.voided_at is not None and invoice.voided_at.date() <= at and invoice.superseded_by_id is None:
             continue
-        if (
-            invoice.superseded_by_id is not None
-            and superseded_on.get(invoice.superseded_by_id, at + timedelta(1)) <= at
-        ):
+        replaced_on = superseded_on.get(invoice.superseded_by_id or "")
+        if replaced_on is not None and replaced_on <= at:
             continue  # replaced by the commercial invoice by then: its payments live on there
         received = paid.get(invoice.id, ZERO)
         if invoice.kind == "commercial":

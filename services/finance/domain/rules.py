@@ -486,3 +486,11 @@ def bill_entry(net: Decimal, vat: BillVat) -> dict[str, Decimal]:
     if vat.treatment == "reverse_charge":
         amounts[OUTPUT_VAT] = -vat.tax
     return amounts
+
+
+MAX_AMOUNT = Decimal("1e12")  # far above any trade deal, far below what a Numeric(18, 4) column holds
+
+
+def check_not_huge(amount: Money, field: str = "amount.amount") -> None:
+    if amount.amount >= MAX_AMOUNT:
+        raise Invalid(f"{amount.amount} is beyond any plausible amount", field=field)
