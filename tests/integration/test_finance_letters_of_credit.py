@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from services.finance.contract import LetterOfCreditRecorded
 from tests.integration.test_finance_api import (
     assert_problem,
@@ -18,6 +20,11 @@ from tests.support.service import run_service
 API = "/api/v1/finance/letters-of-credit"
 
 
+# HTTP and event behaviour, no locking: SQLite is enough (the ledger and invoice tests run on both).
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+@SQLITE_ONLY
 async def test_letter_of_credit_is_recorded_and_presentation_settles_the_invoice(settings):
     async with run_service("finance", settings) as svc:
         h = svc.auth("finance")

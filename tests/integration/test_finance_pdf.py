@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import pypdf
+import pytest
 
 from tests.integration.test_finance_api import assert_problem, cleared, new_order_id, pay, wait_invoice
 from tests.integration.test_finance_commercial import booked
@@ -15,6 +16,11 @@ def text_of(pdf: bytes) -> str:
     return "\n".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(pdf)).pages)
 
 
+# HTTP and event behaviour, no locking: SQLite is enough (the ledger and invoice tests run on both).
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+@SQLITE_ONLY
 async def test_invoice_pdfs_carry_the_legal_content_and_are_stored_once(settings):
     async with run_service("finance", settings) as svc:
         h = svc.auth("sales")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from services.compliance.contract import PrivacyRequestOpened
 from services.finance.contract import PrivacyAnswered
 from tests.integration.test_finance_api import (
@@ -18,7 +20,11 @@ from tests.integration.test_finance_api import (
 from tests.support.kafka import eventually
 from tests.support.service import run_service
 
+# HTTP and event behaviour, no locking: SQLite is enough (the ledger and invoice tests run on both).
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
+
+@SQLITE_ONLY
 async def test_access_exports_and_erasure_pseudonymises_but_keeps_the_records(settings):
     async with run_service("finance", settings) as svc:
         order_id = new_order_id()

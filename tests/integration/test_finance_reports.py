@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
+
 from tests.integration.test_finance_api import assert_problem, cleared, new_order_id, pay, wait_invoice
 from tests.support.service import run_service
 
@@ -12,6 +14,11 @@ D = Decimal
 API = "/api/v1/finance/reports"
 
 
+# HTTP and event behaviour, no locking: SQLite is enough (the ledger and invoice tests run on both).
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+@SQLITE_ONLY
 async def test_aging_revenue_and_forecast_match_the_invoices(settings):
     async with run_service("finance", settings) as svc:
         h = svc.auth("finance")
@@ -79,6 +86,7 @@ async def test_aging_revenue_and_forecast_match_the_invoices(settings):
         assert (await svc.client.get(f"{API}/aging", headers=svc.auth("sales"))).status_code == 403
 
 
+@SQLITE_ONLY
 async def test_journal_csv_and_quickbooks_iif_parse_back_and_every_transaction_balances(settings):
     import csv
     import io

@@ -10,6 +10,7 @@ import time
 import zlib
 from urllib.parse import urlencode
 
+import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
@@ -59,6 +60,11 @@ def sign(key: rsa.RSAPrivateKey, message: bytes) -> str:
     return base64.b64encode(key.sign(message, padding.PKCS1v15(), hashes.SHA256())).decode()
 
 
+# HTTP and event behaviour, no locking: SQLite is enough (the ledger and invoice tests run on both).
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+@SQLITE_ONLY
 async def test_provider_webhooks_pay_once_and_refuse_bad_signatures(settings, tmp_path, monkeypatch):
     paypal_key, alipay_key = rsa_key(), rsa_key()
     cert = tmp_path / "paypal.pem"
