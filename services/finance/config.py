@@ -43,7 +43,9 @@ class FinanceConfig(BaseSettings):
     seller_bic: str = "HASPDEHHXXX"
 
     # Behind the gateway the client's address is the last X-Forwarded-For entry (rate limits).
-    behind_gateway: bool = False
+    behind_gateway: bool = Field(
+        default=False, validation_alias=AliasChoices("HANSE_BEHIND_GATEWAY", "behind_gateway")
+    )  # the platform-wide setting (deploy sets it), as marketing reads it
     webhook_rate_limit: str = "120/minute"
 
     stripe_webhook_secret: str | None = Field(

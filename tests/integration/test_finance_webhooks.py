@@ -183,3 +183,15 @@ async def test_provider_webhooks_pay_once_and_refuse_bad_signatures(settings, tm
         tb = (await svc.client.get(f"{API}/ledger/trial-balance", headers=h)).json()
         bank = next(a for a in tb["accounts"] if a["account"] == "1200")
         assert bank["balance"] == "3748.50"  # three invoices paid, once each
+
+
+@SQLITE_ONLY
+async def test_webhooks_are_rate_limited_per_client(settings, monkeypatch):
+    monkeypatch.setenv("HANSE_STRIPE_WEBHOOK_SECRET", SECRET)
+    monkeypatch.setenv("HANSE_FINANCE_WEBHOOK_RATE_LIMIT", "2/minute")
+    async with run_service("finance", settings) as svc:
+        for _ in range(2):
+            assert_problem(await svc.client.post(f"{API}/webhooks/stripe", content=b"{}"), 400, "Stripe-Signature")
+        r = await svc.client.post(f"{API}/webhooks/stripe", content=b"{}")
+        assert_problem(r, 429)
+        assert int(r.headers["Retry-After"]) > 0
