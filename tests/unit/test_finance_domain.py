@@ -328,3 +328,88 @@ def test_amount_must_be_positive_and_in_minor_units(amount, currency, ok):
         with pytest.raises(Invalid) as err:
             rules.check_amount(money)
         assert err.value.field == "amount.amount"
+
+
+# -- ledger, reports, bills: the pure rules ---------------------------------------------------------
+
+
+def test_in_base_balances_to_the_cent_with_receivables_at_the_stored_figure():
+    amounts = rules.invoice_amounts(D("100.01"), D("19.00"), D("3.33"), D("122.34"))
+    out = rules.in_base(amounts, D("0.912345"), "EUR", fixed={rules.RECEIVABLES: D("111.62")})
+    assert out[rules.RECEIVABLES] == D("111.62") and sum(out.values()) == 0
+    assert all(v == v.quantize(D("0.01")) for v in out.values())
+    same = rules.in_base(amounts, None, "EUR", fixed={rules.RECEIVABLES: D("122.34")})
+    assert same == {"1400": D("122.34"), "8400": D("-100.01"), "1776": D("-19.00"), "1780": D("-3.33")}
+
+
+def test_payment_gap_to_the_invoice_rate_is_an_fx_gain_or_loss():
+    assert rules.payment_amounts(D("101.00"), D("100.00")) == {
+        "1200": D("101.00"),
+        "1400": D("-100.00"),
+        "2660": D("-1.00"),
+    }
+    assert rules.payment_amounts(D("99.50"), D("100.00")) == {
+        "1200": D("99.50"),
+        "1400": D("-100.00"),
+        "2150": D("0.50"),
+    }
+    assert rules.payment_amounts(D("100.00"), D("100.00")) == {"1200": D("100.00"), "1400": D("-100.00")}
+
+
+def test_receivable_shares_add_up_to_the_total_base_exactly():
+    total, total_base, paid, taken = D("100.00"), D("91.23"), D(0), D(0)
+    for part in (D("33.33"), D("33.33"), D("33.34")):
+        taken += rules.receivable_share(total_base, paid, paid + part, total, "EUR")
+        paid += part
+    assert taken == total_base
+
+
+@pytest.mark.parametrize(
+    ("days", "bucket"),
+    [(-5, "current"), (0, "current"), (1, "1-30"), (30, "1-30"), (31, "31-60"), (90, "61-90"), (91, "90+")],
+)
+def test_aging_buckets_by_days_past_due(days: int, bucket: str):
+    at = date(2026, 6, 30)
+    assert rules.aging_bucket(date.fromordinal(at.toordinal() - days), at) == bucket
+
+
+def test_ranges_and_lc_dates_name_the_field():
+    with pytest.raises(Invalid) as wrong_order:
+        rules.check_range(date(2026, 2, 1), date(2026, 1, 1))
+    assert wrong_order.value.field == "query.from"
+    with pytest.raises(Invalid) as too_long:
+        rules.check_range(date(2020, 1, 1), date(2025, 12, 31))
+    assert too_long.value.field == "query.to"
+    rules.check_range(date(2021, 1, 1), date(2025, 12, 31))  # five years: fine
+    with pytest.raises(Invalid) as late:
+        rules.check_lc_dates(date(2026, 6, 1), date(2026, 6, 2), date(2026, 1, 1))
+    assert late.value.field == "latest_shipment_date"
+    with pytest.raises(Invalid) as expired:
+        rules.check_lc_dates(date(2025, 6, 1), date(2025, 5, 1), date(2026, 1, 1))
+    assert expired.value.field == "expiry_date"
+    with pytest.raises(Invalid):
+        rules.check_account("9999")
+    rules.check_account("1400")
+
+
+def test_supplier_bill_vat_by_the_supplier_country():
+    assert rules.bill_vat(D("100.00"), "DE", "DE", "EUR") == rules.BillVat("domestic", D("19.00"), D("119.00"))
+    assert rules.bill_vat(D("100.00"), None, "DE", "EUR").treatment == "domestic"
+    rc = rules.bill_vat(D("100.00"), "FR", "DE", "EUR")
+    assert rc == rules.BillVat("reverse_charge", D("19.00"), D("100.00"))
+    assert rules.bill_entry(D("100.00"), rc) == {
+        "3400": D("100.00"),
+        "1570": D("19.00"),
+        "1600": D("-100.00"),
+        "1776": D("-19.00"),
+    }
+    assert rules.bill_vat(D("100.00"), "CN", "DE", "EUR") == rules.BillVat("import", D(0), D("100.00"))
+
+
+def test_returned_lines_never_credit_more_than_was_invoiced():
+    invoiced = [
+        {"sku": "A", "quantity": 2, "unit_price": "10.005", "amount": "20.01"},
+        {"sku": "B", "quantity": 1, "unit_price": "5", "amount": "5.00"},
+    ]
+    out = rules.returned_lines(invoiced, {"A": 5, "C": 1}, "EUR")
+    assert out == [{"sku": "A", "quantity": 2, "unit_price": "10.005", "amount": "20.01"}]
