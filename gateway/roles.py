@@ -83,6 +83,7 @@ MATRIX: dict[str, tuple[tuple[str, str, Access], ...]] = {
         ("POST", "/api/v1/finance/letters-of-credit/{letter_of_credit_id}/presentations", ("finance",)),
         ("GET", "/api/v1/finance/bills", ("finance", "procurement")),
         ("GET", "/api/v1/finance/bills/{bill_id}", ("finance", "procurement")),
+        ("POST", "/api/v1/finance/bills/{bill_id}/payments", ("finance",)),
         ("GET", "/api/v1/finance/provider-events", ("finance",)),
         ("POST", "/api/v1/finance/webhooks/stripe", PUBLIC),
         ("POST", "/api/v1/finance/webhooks/paypal", PUBLIC),

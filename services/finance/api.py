@@ -21,10 +21,11 @@ from hanse.uow import UnitOfWork
 from services.finance import views
 from services.finance.config import FinanceConfig, UoW, UoWDep
 from services.finance.contract import InvoiceKind
-from services.finance.domain import credits, documents, exports, ledger, payments, providers, reports, rules
+from services.finance.domain import bills, credits, documents, exports, ledger, payments, providers, reports, rules
 from services.finance.domain import webhooks as webhooks_domain
 from services.finance.models import (
     AgingReport,
+    BillPaymentCreate,
     BillStatus,
     ForecastWeek,
     Invoice,
@@ -315,6 +316,17 @@ async def list_bills(
 @router.get("/bills/{bill_id}", summary="One supplier bill", responses={404: {"description": "unknown bill"}})
 async def get_bill(bill_id: str, session: SessionDep, _: BillReader) -> SupplierBillPublic:
     return views.supplier_bill_public(await get_or_404(session, SupplierBill, bill_id, what="bill", field="bill_id"))
+
+
+@router.post(
+    "/bills/{bill_id}/payments",
+    summary="Pay a supplier bill in full",
+    responses={404: {"description": "unknown bill"}, 409: {"description": "the bill is paid"}},
+)
+async def pay_bill(bill_id: str, data: BillPaymentCreate, uow: UoWDep, _: Finance) -> SupplierBillPublic:
+    bill = await bills.pay_bill(uow, bill_id, data)
+    await uow.commit()
+    return views.supplier_bill_public(bill)
 
 
 # -- payment providers' webhooks (public: the signature is the authentication) -----------------------

@@ -411,6 +411,14 @@ class SupplierBill(Model, table=True):
     due_date: date
     status: str = Field(max_length=16)
     recorded_at: datetime = Field(sa_type=UTCDateTime)
+    paid_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    payment_reference: str | None = None
+
+
+class BillPaymentCreate(BaseModel):
+    """Paying a supplier bill in full (the money left the bank)."""
+
+    reference: PaymentReference
 
 
 class SupplierBillPublic(BaseModel):
@@ -427,3 +435,5 @@ class SupplierBillPublic(BaseModel):
     due_date: date
     status: str
     recorded_at: datetime
+    paid_at: datetime | None = None
+    payment_reference: str | None = None

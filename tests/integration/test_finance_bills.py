@@ -104,6 +104,26 @@ async def test_accepted_goods_record_one_bill_each_with_the_vat_of_the_supplier(
         payments = [D(w["payments"]["amount"]) for w in forecast["items"]]
         assert sum(payments) == D("1690.00")  # the USD bill is due after the horizon
 
+        # Paying the domestic bill in full: payables and bank move, the forecast drops it.
+        url = f"{API}/bills/{de['id']}/payments"
+        assert_problem(await svc.client.post(url, json={"reference": " "}, headers=f), 422, "reference")
+        assert_problem(
+            await svc.client.post(f"{API}/bills/bill_nope/payments", json={"reference": "x"}, headers=f), 404
+        )
+        assert (await svc.client.post(url, json={"reference": "SEPA-1"}, headers=h)).status_code == 403
+        r = await svc.client.post(url, json={"reference": "SEPA-1"}, headers=f)
+        assert r.status_code == 200 and r.json()["status"] == "paid" and r.json()["payment_reference"] == "SEPA-1"
+        assert_problem(await svc.client.post(url, json={"reference": "SEPA-2"}, headers=f), 409, "bill_id")
+        tb = {
+            a["account"]: a for a in (await svc.client.get(f"{API}/ledger/trial-balance", headers=f)).json()["accounts"]
+        }
+        assert tb["1200"]["balance"] == "-1190.00"
+        assert (await svc.client.get(f"{API}/bills", params={"status": "paid"}, headers=h)).json()["items"][0][
+            "id"
+        ] == de["id"]
+        forecast = (await svc.client.get(f"{API}/reports/cash-forecast", params={"weeks": 12}, headers=f)).json()
+        assert sum(D(w["payments"]["amount"]) for w in forecast["items"]) == D("500.00")
+
         events = await finance_events(svc, expect=3)
         recorded = [
             SupplierBillRecorded.model_validate(e.data) for e in events if e.type == SupplierBillRecorded.event_type

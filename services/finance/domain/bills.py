@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from hanse.errors import PermanentEventError
+from sqlmodel import select
+
+from hanse.errors import Conflict, NotFound, PermanentEventError
 from hanse.events import utcnow
 from hanse.ids import new_id
-from hanse.money import round_money
+from hanse.money import ecb_rate, round_money
 from services.finance import views
 from services.finance.config import UoW
 from services.finance.domain import ledger
 from services.finance.domain.invoices import _fx_to_base, _insert
-from services.finance.domain.rules import PAYABLES, bill_entry, bill_vat, in_base
-from services.finance.models import Supplier, SupplierBill
+from services.finance.domain.rules import PAYABLES, bill_entry, bill_payment_amounts, bill_vat, in_base
+from services.finance.models import BillPaymentCreate, Supplier, SupplierBill
 from services.procurement.contract import GoodsAccepted, SupplierRegistered
 
 
@@ -78,4 +80,38 @@ async def record_bill(uow: UoW, accepted: GoodsAccepted) -> SupplierBill | None:
         currency=base,
     )
     await uow.publish(views.supplier_bill_recorded(bill), correlation_id=uow.correlation_id or bill.purchase_order_id)
+    return bill
+
+
+async def pay_bill(uow: UoW, bill_id: str, data: BillPaymentCreate) -> SupplierBill:
+    """Pay an open bill in full: payables cleared, the bank credited at the day's ECB rate (FX the gap)."""
+    session = uow.session
+    bill = (
+        await session.exec(
+            select(SupplierBill)
+            .where(SupplierBill.id == bill_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+    if bill is None:
+        raise NotFound(f"no bill {bill_id}", field="bill_id")
+    if bill.status != "open":
+        raise Conflict(f"the bill is {bill.status}", field="bill_id", status_now=bill.status)
+    now = utcnow()
+    base = uow.settings.base_currency
+    total = round_money(bill.total, bill.currency)
+    bank = total if bill.currency == base else round_money(total * ecb_rate(bill.currency, base, now.date()).rate, base)
+    bill.status, bill.paid_at, bill.payment_reference = "paid", now, data.reference
+    session.add(bill)
+    await session.flush()
+    await ledger.post(
+        session,
+        bill_payment_amounts(round_money(bill.total_base, base), bank),
+        on=now.date(),
+        memo=f"Payment {data.reference} of supplier bill {bill.purchase_order_number or bill.id}",
+        source="bill_payment",
+        source_id=bill.id,
+        currency=base,
+    )
     return bill

@@ -494,3 +494,14 @@ MAX_AMOUNT = Decimal("1e12")  # far above any trade deal, far below what a Numer
 def check_not_huge(amount: Money, field: str = "amount.amount") -> None:
     if amount.amount >= MAX_AMOUNT:
         raise Invalid(f"{amount.amount} is beyond any plausible amount", field=field)
+
+
+def bill_payment_amounts(payable_base: Decimal, bank_base: Decimal) -> dict[str, Decimal]:
+    """Paying a supplier: payables cleared at the bill's figure, the bank at the day's rate, the gap FX."""
+    gap = payable_base - bank_base  # paid less (in base) than owed: a gain
+    amounts = {PAYABLES: payable_base, BANK: -bank_base}
+    if gap > 0:
+        amounts[FX_GAINS] = -gap
+    elif gap < 0:
+        amounts[FX_LOSSES] = -gap
+    return amounts
