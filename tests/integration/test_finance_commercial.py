@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import pytest
+
 from services.finance.contract import CreditNoteIssued, InvoiceIssued
 from services.logistics.contract import ReturnInspected, ReturnLine, ShipmentBooked
 from tests.integration.test_finance_api import (
@@ -28,6 +30,11 @@ def booked(order_id: str) -> ShipmentBooked:
     )
 
 
+# Event and HTTP behaviour: SQLite is enough (test_finance_api runs the locking on both databases).
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+@SQLITE_ONLY
 async def test_booking_issues_the_commercial_invoice_that_takes_over_the_proforma(settings):
     async with run_service("finance", settings) as svc:
         year = datetime.now(UTC).year

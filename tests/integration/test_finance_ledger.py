@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
@@ -161,6 +162,7 @@ def test_trial_balance_balances_and_receivables_equal_open_invoices(steps):
     asyncio.run(_run(steps))
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the property test covers the domain
 async def test_entries_and_trial_balance_endpoints(settings):
     async with run_service("finance", settings) as svc:
         order_id = new_order_id()
