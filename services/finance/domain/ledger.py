@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import func
+from sqlalchemy import func, insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -57,11 +57,14 @@ async def post(
         reverses_id=reverses_id,
         posted_at=utcnow(),
     )
-    session.add(entry)
+    # Written with two Core INSERTs (the lines as one multi-row VALUES), not through the ORM's flush:
+    # entries are never changed after, and this runs on the order flow (clearance, payment, booking).
+    await session.exec(insert(LedgerEntry.__table__).values(**entry.model_dump()))
+    lines = []
     for account, value in sorted(amounts.items()):
         debit, credit = debit_credit(value)
-        session.add(LedgerLine(entry_id=entry.id, account=account, debit=debit, credit=credit))
-    await session.flush()
+        lines.append({"entry_id": entry.id, "account": account, "debit": debit, "credit": credit})
+    await session.exec(insert(LedgerLine.__table__).values(lines))
     return entry
 
 
