@@ -7,7 +7,16 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, StrictBool, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    StrictBool,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy import JSON, Numeric, Text, UniqueConstraint
 from sqlmodel import AutoString, Field, SQLModel
 
@@ -377,8 +386,20 @@ class Suppression(Model, table=True):
 
 # -- newsletters and nurture sequences ------------------------------------------------------------------
 
-MailSubject = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-MailBody = Annotated[str, StringConstraints(min_length=1, max_length=50_000)]
+
+def _no_control_characters(value: str) -> str:
+    # The Strict check does not reach into dict values; PostgreSQL cannot store NUL.
+    if any((ord(ch) < 32 and ch not in "\n\r\t") or ord(ch) == 127 for ch in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+MailSubject = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_no_control_characters),
+]
+MailBody = Annotated[str, StringConstraints(min_length=1, max_length=50_000), AfterValidator(_no_control_characters)]
 NewsletterStatus = Literal["draft", "sending", "sent"]
 
 

@@ -77,6 +77,7 @@ def test_a_newsletter_names_the_same_languages_in_subject_and_body():
         {"subject": {}, "body": {}},
         {"subject": {"xx-notalang": "Hi"}, "body": {"xx-notalang": "x"}},
         {"subject": {"en": "  "}, "body": {"en": "x"}},
+        {"subject": {"en": "Hi"}, "body": {"en": "nul \x00 inside"}},
     ):
         with pytest.raises(ValidationError):
             NewsletterCreate(**bad)
