@@ -195,6 +195,8 @@ def plan(settings: Settings, env: dict[str, str]) -> tuple[list[Child], str, boo
         if name == "marketing":
             # The gateway appends the client address to X-Forwarded-For; marketing limits the lead form by it.
             child_env.setdefault("HANSE_BEHIND_GATEWAY", "true")
+            # Links in marketing mail (confirm, unsubscribe) lead to this run's gateway.
+            child_env.setdefault("HANSE_MARKETING_PUBLIC_URL", f"http://127.0.0.1:{settings.gateway_port}")
         if use_postgres:
             child_env["DATABASE_URL"] = settings.postgres_url_for(name)
         else:

@@ -44,7 +44,7 @@ class MarketingConfig(BaseSettings):
     # Confirmation links expire after this many days.
     confirm_token_days: int = Field(7, ge=1, le=90)
     # Newsletter fan-out: recipients written to the mail outbox per scheduler run, and how often it runs.
-    newsletter_batch_size: int = Field(500, ge=1, le=10_000)
+    newsletter_batch_size: int = Field(200, ge=1, le=10_000)
     newsletter_every_seconds: float = Field(0.5, gt=0)
     nurture_every_seconds: float = Field(60.0, gt=0)
 

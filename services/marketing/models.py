@@ -501,6 +501,7 @@ class SeoBase(SQLModel):
 
 class SeoMetadata(SeoBase, Model, table=True):
     __tablename__ = "seo_metadata"
+    __table_args__ = (UniqueConstraint("language", "slug", name="uq_seo_metadata_language_slug"),)
 
     sku: str = Field(primary_key=True, max_length=64)
     language: str = Field(primary_key=True, max_length=35)

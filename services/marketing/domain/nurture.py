@@ -18,7 +18,7 @@ from services.marketing.config import UoW
 from services.marketing.domain import subscribers
 from services.marketing.domain.campaigns import get_campaign
 from services.marketing.domain.rules import email_key, nurture_due, text_language, uncovered_languages
-from services.marketing.models import Lead, SequencePublic, SequencePut, SequenceStep, SequenceStepIn
+from services.marketing.models import Campaign, Lead, SequencePublic, SequencePut, SequenceStep, SequenceStepIn
 
 TEMPLATE = "campaign_message"
 BATCH = 200
@@ -48,6 +48,8 @@ async def schedule_lead(session: AsyncSession, lead: Lead) -> None:
 async def put_sequence(uow: UoW, campaign_id: str, body: SequencePut) -> SequencePublic:
     """Replace the campaign's sequence (steps in order of after_days) and reschedule its leads."""
     campaign = await get_campaign(uow.session, campaign_id)
+    # One writer per campaign at a time: two PUTs must not interleave their delete and insert.
+    await uow.session.exec(select(Campaign.id).where(Campaign.id == campaign.id).with_for_update())
     leads = list(
         (
             await uow.session.exec(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -39,7 +40,13 @@ async def put_metadata(uow: UoW, sku: str, language: str, body: SeoPut) -> SeoMe
             setattr(meta, name, value)
         meta.updated_at = utcnow()
     uow.session.add(meta)
-    await uow.commit()
+    try:
+        await uow.commit()
+    except IntegrityError:  # a concurrent write took the page or the slug first
+        await uow.rollback()
+        raise Conflict(
+            f"the {language} page of {sku} or its slug was written concurrently; retry", field="slug"
+        ) from None
     return meta
 
 

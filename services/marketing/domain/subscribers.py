@@ -214,7 +214,10 @@ async def unsubscribe(uow: UoW, token: str) -> None:
         .where(Subscriber.email_key == key, Subscriber.status != "unsubscribed")
         .values(status="unsubscribed", unsubscribed_at=now, confirm_nonce=None)
     )
-    await uow.commit()
+    try:
+        await uow.commit()
+    except IntegrityError:  # the same click landed twice at once: the other one suppressed it
+        await uow.rollback()
 
 
 async def list_subscribers(

@@ -73,6 +73,7 @@ def upgrade() -> None:
         sa.Column("language", sqlmodel.sql.sqltypes.AutoString(length=35), nullable=False),
         sa.Column("updated_at", hanse.db.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("sku", "language"),
+        sa.UniqueConstraint("language", "slug", name="uq_seo_metadata_language_slug"),
     )
     op.create_table(
         "sequence_step",
