@@ -250,6 +250,7 @@ async def test_nurture_steps_reach_qualified_consenting_leads_until_they_convert
             "anna": {"email": "anna@nordlicht.example", "language": "de"},
             "ben": {"email": "ben@nordlicht.example", "language": "en"},
             "carl": {"email": "carl@nordlicht.example", "consent_marketing": False},
+            "dora": {"email": "dora@nordlicht.example", "language": "es"},
         }.items():
             response = await svc.client.post(f"{BASE}/leads", json=lead_body(**overrides))
             leads[name] = response.json()["id"]
@@ -265,7 +266,7 @@ async def test_nurture_steps_reach_qualified_consenting_leads_until_they_convert
 
         async def all_qualified():
             page = (await svc.client.get(f"{BASE}/leads?status=qualified", headers=mk)).json()
-            return len(page["items"]) == 3
+            return len(page["items"]) == 4
 
         await eventually(all_qualified)
         step = {"subject": {"en": "Welcome", "de": "Willkommen"}, "body": {"en": "Hello.", "de": "Hallo."}}
@@ -289,6 +290,11 @@ async def test_nurture_steps_reach_qualified_consenting_leads_until_they_convert
         [first_ben] = await one_mail_to(smtp_sink, "ben@nordlicht.example")
         assert first_anna["Subject"] == "Willkommen" and first_ben["Subject"] == "Welcome"
         assert first_anna["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        # Dora (Spanish: the English text) unsubscribes with one click from her first step.
+        [first_dora] = await one_mail_to(smtp_sink, "dora@nordlicht.example")
+        assert first_dora["Subject"] == "Welcome"
+        click = await svc.client.post(first_dora["List-Unsubscribe"].strip("<>").removeprefix(PUBLIC_URL), **ONE_CLICK)
+        assert click.status_code == 200
 
         # Ben becomes a customer; then three days pass for everybody.
         await svc.deliver(
@@ -328,8 +334,10 @@ async def test_nurture_steps_reach_qualified_consenting_leads_until_they_convert
         assert rows[leads["ben"]].nurture_step == 1 and rows[leads["ben"]].nurture_due_at is None
         assert len(mail_to(smtp_sink, "ben@nordlicht.example")) == 1, "a customer gets no more nurture"
         assert mail_to(smtp_sink, "carl@nordlicht.example") == [], "no consent, no nurture"
+        assert len(mail_to(smtp_sink, "dora@nordlicht.example")) == 1, "unsubscribed: no more nurture"
+        assert rows[leads["dora"]].nurture_step == 1 and rows[leads["dora"]].nurture_due_at is None
 
-        events = await marketing_events(svc, expect=1 + 3 + 3 + 3 + 1)
+        events = await marketing_events(svc, expect=1 + 4 + 4 + 4 + 1)
         scored = [e for e in events if e.type == "marketing.lead.scored.v1"]
         assert {e.subject for e in scored} == set(leads.values())
         assert all(e.data["score"] >= rules.HOT_LEAD for e in scored)
