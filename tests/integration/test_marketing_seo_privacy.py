@@ -200,3 +200,11 @@ async def check_performance_net_of_cancellations_and_credit_notes(svc: RunningSe
     perf = await eventually(settled)
     assert perf["orders"] == 2
     assert perf["revenue"] == {"amount": "1750.00", "currency": "EUR"}, "3000 paid - 1250 credited"
+
+
+async def test_the_gateway_sitemap_is_a_503_problem_naming_marketing_when_it_is_down(broker, tmp_path):
+    settings = make_settings(broker.bootstrap, f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}")
+    async with run_gateway(settings, upstreams={"marketing": f"http://127.0.0.1:{free_port()}"}) as gw:
+        response = await gw.client.get("/sitemap.xml")
+    problem = assert_problem(response, 503)
+    assert problem["department"] == "marketing"
