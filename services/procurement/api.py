@@ -35,6 +35,7 @@ from services.procurement.models import (
     ReorderRulePublic,
     ReturnNote,
     Supplier,
+    SupplierBill,
     SupplierCreate,
     SupplierPrice,
     SupplierPublic,
@@ -111,7 +112,8 @@ async def _order_public(session: SessionDep, order: PurchaseOrder) -> PurchaseOr
     lines = await purchase_orders.lines_of(session, order.id)
     receipts = (await session.exec(select(Receipt).where(Receipt.purchase_order_id == order.id))).all()
     notes = (await session.exec(select(ReturnNote).where(ReturnNote.purchase_order_id == order.id))).all()
-    return views.purchase_order_public(order, lines, receipts, notes)
+    bills = (await session.exec(select(SupplierBill).where(SupplierBill.purchase_order_id == order.id))).all()
+    return views.purchase_order_public(order, lines, receipts, notes, bills)
 
 
 @router.post(

@@ -247,6 +247,7 @@ class PurchaseOrderPublic(PurchaseOrderBase):
     lines: list[LinePublic]
     receipts: list[ReceiptPublic] = []
     return_notes: list[ReturnNotePublic] = []
+    bills: list[BillPublic] = []  # finance's supplier bills for the accepted goods
 
 
 # -- receipts, inspections, return notes ---------------------------------------------------------------
@@ -329,6 +330,26 @@ class ReturnNote(Model, table=True):
     inspection_id: str = Field(unique=True, max_length=40)
     lines: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class SupplierBill(Model, table=True):
+    """Finance's bill for accepted goods (finance.supplier_bill.recorded.v1), shown on the order."""
+
+    __tablename__ = "supplier_bill"
+
+    bill_id: str = Field(primary_key=True, max_length=64)
+    purchase_order_id: str = Field(index=True, max_length=40)
+    supplier_id: str = Field(max_length=40)
+    currency: str = Field(max_length=3)
+    total: Decimal = Field(sa_type=MONEY)
+    due_date: date
+    recorded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class BillPublic(BaseModel):
+    bill_id: str
+    total: Money
+    due_date: date
 
 
 # -- reorder rules -------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from hanse.money import Money, round_money
 from hanse.views import from_row
 from services.procurement.contract import AcceptedLine, GoodsAccepted, SupplierRegistered
 from services.procurement.models import (
+    BillPublic,
     Inspection,
     InspectionPublic,
     LinePublic,
@@ -24,6 +25,7 @@ from services.procurement.models import (
     ReturnNote,
     ReturnNotePublic,
     Supplier,
+    SupplierBill,
     SupplierPrice,
     SupplierPublic,
 )
@@ -69,6 +71,7 @@ def purchase_order_public(
     lines: Sequence[PurchaseOrderLine],
     receipts: Sequence[Receipt] = (),
     notes: Sequence[ReturnNote] = (),
+    bills: Sequence[SupplierBill] = (),
 ) -> PurchaseOrderPublic:
     return PurchaseOrderPublic.model_validate(
         order,
@@ -79,6 +82,9 @@ def purchase_order_public(
             "lines": [line_public(line, order.currency) for line in lines],
             "receipts": [receipt_public(r) for r in receipts],
             "return_notes": [return_note_public(n) for n in notes],
+            "bills": [
+                BillPublic(bill_id=b.bill_id, total=money(b.total, b.currency), due_date=b.due_date) for b in bills
+            ],
         },
     )
 

@@ -13,8 +13,10 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from hanse.events import CloudEvent, utcnow
+from hanse.money import Money
 from ops.smtp import SmtpSink
 from services.compliance.contract import ScreeningCompleted
+from services.finance.contract import SupplierBillRecorded
 from services.procurement.models import PurchaseOrder, Receipt, SupplierPrice
 from tests.conftest import make_settings
 from tests.support.kafka import eventually, read_all
@@ -257,6 +259,25 @@ async def test_a_purchase_order_goes_out_by_mail_with_its_pdf_and_qc_decides_wha
             f"/api/v1/procurement/return-notes/{note['id']}/pdf", headers=svc.auth("procurement")
         )
         assert note_pdf.status_code == 200 and "thread damaged" in pdf_text(note_pdf.content)
+
+        # Finance booked the bill: the order shows it, once however often it is told.
+        bill = SupplierBillRecorded(
+            bill_id="bill-1",
+            supplier_id=supplier["id"],
+            purchase_order_id=po["id"],
+            currency="USD",
+            total=Money.of(data["accepted_value"]["amount"], "USD"),
+            due_date=date.fromisoformat(data["due_date"]),
+        )
+        await svc.deliver(bill)
+        await svc.deliver(bill)
+
+        async def billed():
+            got = (await svc.client.get(url, headers=svc.auth("finance"))).json()
+            return got["bills"] if got["bills"] else None
+
+        [shown] = await eventually(billed)
+        assert shown["bill_id"] == "bill-1" and shown["total"] == data["accepted_value"]
 
         # Filters of the list: by status and by SKU.
         by_sku = await svc.client.get(

@@ -3,6 +3,7 @@ supplier with the PDF, goods receipt, QC, and the return note for rejected units
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -18,6 +19,7 @@ from hanse.events import utcnow
 from hanse.ids import new_id
 from hanse.money import ecb_rate, round_money
 from hanse.pagination import get_or_404
+from services.finance.contract import SupplierBillRecorded
 from services.procurement import views
 from services.procurement.config import UoW
 from services.procurement.domain.rules import (
@@ -44,8 +46,11 @@ from services.procurement.models import (
     ReorderRule,
     ReturnNote,
     Supplier,
+    SupplierBill,
     SupplierPrice,
 )
+
+log = logging.getLogger("hanse.procurement")
 
 
 def _insert(session: AsyncSession, table: Any) -> Any:
@@ -354,6 +359,27 @@ async def release_rule(session: AsyncSession, order: PurchaseOrder) -> None:
     if rule is not None and rule.open_purchase_order_id == order.id:
         rule.open_purchase_order_id = None
         session.add(rule)
+
+
+async def record_bill(uow: UoW, bill: SupplierBillRecorded) -> SupplierBill | None:
+    """Finance booked a bill for goods of one of our orders: show it on the order (once per bill)."""
+    session = uow.session
+    if await session.get(SupplierBill, bill.bill_id) is not None:
+        return None
+    if await session.get(PurchaseOrder, bill.purchase_order_id) is None:
+        log.warning("supplier bill %s names unknown purchase order %s", bill.bill_id, bill.purchase_order_id)
+        return None
+    row = SupplierBill(
+        bill_id=bill.bill_id,
+        purchase_order_id=bill.purchase_order_id,
+        supplier_id=bill.supplier_id,
+        currency=bill.total.currency,
+        total=bill.total.amount,
+        due_date=bill.due_date,
+    )
+    session.add(row)
+    await session.flush()
+    return row
 
 
 async def return_note_pdf(uow: UoW, note: ReturnNote) -> StoredDocument:
