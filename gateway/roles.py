@@ -90,6 +90,7 @@ MATRIX: dict[str, tuple[tuple[str, str, Access], ...]] = {
         ("POST", "/api/v1/procurement/suppliers", ("procurement",)),
         ("GET", "/api/v1/procurement/suppliers", ("procurement", "finance", "logistics")),
         ("GET", "/api/v1/procurement/suppliers/{supplier_id}", ("procurement", "finance", "logistics")),
+        ("PATCH", "/api/v1/procurement/suppliers/{supplier_id}", ("procurement",)),
         ("PUT", "/api/v1/procurement/suppliers/{supplier_id}/prices/{sku}", ("procurement",)),
         ("POST", "/api/v1/procurement/purchase-orders", ("procurement",)),
         ("GET", "/api/v1/procurement/purchase-orders", ("procurement", "finance", "logistics")),

@@ -40,6 +40,7 @@ from services.procurement.models import (
     SupplierPrice,
     SupplierPublic,
     SupplierStatus,
+    SupplierUpdate,
 )
 
 router = APIRouter(prefix="/api/v1/procurement", tags=["procurement"])
@@ -92,6 +93,17 @@ async def get_supplier(supplier_id: str, session: SessionDep, _: Reader) -> Supp
     supplier = await get_or_404(session, Supplier, supplier_id, what="supplier", field="supplier_id")
     prices = (await session.exec(select(SupplierPrice).where(SupplierPrice.supplier_id == supplier_id))).all()
     return views.supplier_public(supplier, prices)
+
+
+@router.patch(
+    "/suppliers/{supplier_id}",
+    summary="Change a supplier's details (a new name or country is screened again)",
+    responses={404: {"description": "unknown supplier"}, 422: {"description": "bad field"}},
+)
+async def patch_supplier(supplier_id: str, data: SupplierUpdate, uow: UoWDep, _: Buyer) -> SupplierPublic:
+    supplier = await suppliers.update_supplier(uow, supplier_id, data)
+    await uow.commit()
+    return views.supplier_public(supplier)
 
 
 @router.put(

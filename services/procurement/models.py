@@ -95,6 +95,19 @@ class SupplierCreate(SupplierBase):
     pass
 
 
+class SupplierUpdate(BaseModel):
+    """A change of a supplier's details; a new name or country is screened again."""
+
+    name: Text200 | None = None
+    country: CountryCode | None = None
+    currency: CurrencyCode | None = None
+    email: EmailStr | None = None
+    vat_id: VatId | None = None
+    language: LanguageTag | None = None
+    lead_time_days: int | None = PydanticField(default=None, ge=0, le=365)
+    payment_terms: SupplierPaymentTerms | None = None
+
+
 class Supplier(SupplierBase, Model, table=True):
     __tablename__ = "supplier"
 

@@ -119,6 +119,21 @@ async def test_a_supplier_is_screened_by_compliance_and_a_later_block_stops_its_
         )
         assert [o["status"] for o in listed.json()["items"]] == ["draft"]
 
+        # A new name is a new party to screen: pending again, announced again; then cleared again.
+        renamed = await svc.client.patch(
+            f"/api/v1/procurement/suppliers/{supplier['id']}",
+            json={"name": "Stahlwerk Nord AG"},
+            headers=svc.auth("procurement"),
+        )
+        assert renamed.status_code == 200 and renamed.json()["status"] == "pending"
+        records = await read_all(settings.kafka_bootstrap_servers, settings.topic("procurement"), expect=2)
+        assert CloudEvent.from_json(records[-1].value).data["name"] == "Stahlwerk Nord AG"
+        await screened(svc, supplier["id"], "clear", "approved")
+        bad = await svc.client.patch(
+            f"/api/v1/procurement/suppliers/{supplier['id']}", json={"country": "ZZ"}, headers=svc.auth("procurement")
+        )
+        assert_problem(bad, 422, "country")
+
         # Bad prices: below zero, a fraction of a cent, an unknown supplier; nothing changes.
         for body, status, field in (
             ({"unit_price": {"amount": "-0.01", "currency": "EUR"}}, 422, "unit_price.amount"),
@@ -146,7 +161,12 @@ async def test_a_purchase_order_goes_out_by_mail_with_its_pdf_and_qc_decides_wha
     settings = make_settings(broker.bootstrap, database_url, smtp_url=smtp_sink.url)
     async with run_service("procurement", settings) as svc:
         supplier = await register(
-            svc, country="FR", currency="USD", email="achats@acier.example", payment_terms="net_60"
+            svc,
+            name="Aciérie du Nord, S.A.",
+            country="FR",
+            currency="USD",
+            email="achats@acier.example",
+            payment_terms="net_60",
         )
         await screened(svc, supplier["id"], "clear", "approved")
         await svc.client.put(
@@ -189,6 +209,7 @@ async def test_a_purchase_order_goes_out_by_mail_with_its_pdf_and_qc_decides_wha
 
         [mail] = await eventually(lambda: _messages(smtp_sink))
         assert mail["To"].addresses[0].addr_spec == "achats@acier.example"
+        assert mail["To"].addresses[0].display_name == "Aciérie du Nord S.A."
         assert po["number"] in mail["Subject"] and "Bon de commande" in mail["Subject"]
         [attachment] = [p for p in mail.iter_attachments()]
         assert attachment.get_filename() == f"{po['number']}.pdf"

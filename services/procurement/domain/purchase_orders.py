@@ -4,8 +4,10 @@ supplier with the PDF, goods receipt, QC, and the return note for rejected units
 from __future__ import annotations
 
 import logging
+import re
 from datetime import date
 from decimal import Decimal
+from email.utils import formataddr
 from typing import Any
 
 from sqlalchemy import func, update
@@ -212,6 +214,15 @@ async def purchase_order_pdf(uow: UoW, order: PurchaseOrder) -> StoredDocument:
     )
 
 
+def display_name(name: str) -> str:
+    """A company name fit for an address header: its specials (a comma in "Acme, Inc.") as spaces.
+
+    Even quoted, a non-ASCII name with a comma comes out of the kernel's RFC 2047 encoding as two
+    addresses; the plain name is what the supplier sees anyway.
+    """
+    return " ".join(re.sub(r'[,;:"<>()\\\[\]@]', " ", name).split())
+
+
 async def send(uow: UoW, order_id: str) -> PurchaseOrder:
     """draft → sent: the supplier gets a mail in its language with the purchase order attached."""
     session = uow.session
@@ -230,7 +241,7 @@ async def send(uow: UoW, order_id: str) -> PurchaseOrder:
     document = await purchase_order_pdf(uow, order)
     await uow.send_mail(
         "purchase_order",
-        to=f"{supplier.name} <{supplier.email}>",
+        to=formataddr((display_name(supplier.name), supplier.email)),
         language=supplier_language(supplier.country, supplier.language),
         context={
             "order": views.purchase_order_public(order, lines),

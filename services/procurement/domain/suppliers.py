@@ -6,6 +6,7 @@ import logging
 
 from sqlmodel import select
 
+from hanse.errors import NotFound
 from hanse.events import utcnow
 from hanse.ids import new_id
 from hanse.pagination import get_or_404
@@ -13,7 +14,7 @@ from services.compliance.contract import ScreeningCompleted
 from services.procurement import views
 from services.procurement.config import UoW
 from services.procurement.domain.rules import status_after_screening
-from services.procurement.models import PriceIn, Supplier, SupplierCreate, SupplierPrice
+from services.procurement.models import PriceIn, Supplier, SupplierCreate, SupplierPrice, SupplierUpdate
 
 log = logging.getLogger("hanse.procurement")
 
@@ -24,6 +25,26 @@ async def register_supplier(uow: UoW, data: SupplierCreate) -> Supplier:
     uow.session.add(supplier)
     await uow.session.flush()
     await uow.publish(views.supplier_registered(supplier), correlation_id=supplier.id)
+    return supplier
+
+
+async def update_supplier(uow: UoW, supplier_id: str, data: SupplierUpdate) -> Supplier:
+    """Change a supplier's details. A new name or country is a new party to screen: the supplier is
+    `pending` again (no order goes out) until compliance has screened it anew."""
+    query = select(Supplier).where(Supplier.id == supplier_id).with_for_update()
+    supplier = (await uow.session.exec(query)).first()
+    if supplier is None:
+        raise NotFound(f"no supplier {supplier_id}", field="supplier_id")
+    changes = data.model_dump(exclude_unset=True, exclude_none=True)
+    rescreen = any(field in changes and changes[field] != getattr(supplier, field) for field in ("name", "country"))
+    for field, value in changes.items():
+        setattr(supplier, field, value)
+    if rescreen:
+        supplier.status = "pending"
+    uow.session.add(supplier)
+    await uow.session.flush()
+    if rescreen:
+        await uow.publish(views.supplier_registered(supplier), correlation_id=supplier.id)
     return supplier
 
 
