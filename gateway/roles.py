@@ -96,6 +96,7 @@ MATRIX: dict[str, tuple[tuple[str, str, Access], ...]] = {
         ("GET", "/api/v1/procurement/purchase-orders", ("procurement", "finance", "logistics")),
         ("GET", "/api/v1/procurement/purchase-orders/{purchase_order_id}", ("procurement", "finance", "logistics")),
         ("POST", "/api/v1/procurement/purchase-orders/{purchase_order_id}/send", ("procurement",)),
+        ("POST", "/api/v1/procurement/purchase-orders/{purchase_order_id}/cancel", ("procurement",)),
         ("GET", "/api/v1/procurement/purchase-orders/{purchase_order_id}/pdf", ("procurement", "finance", "logistics")),
         ("POST", "/api/v1/procurement/purchase-orders/{purchase_order_id}/receipts", ("procurement", "logistics")),
         ("GET", "/api/v1/procurement/inspections", ("procurement", "logistics")),

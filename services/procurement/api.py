@@ -190,6 +190,18 @@ async def send_purchase_order(purchase_order_id: str, uow: UoWDep, _: Buyer) -> 
     return answer
 
 
+@router.post(
+    "/purchase-orders/{purchase_order_id}/cancel",
+    summary="Withdraw a draft, or a sent order of which nothing arrived",
+    responses={404: {}, 409: {"description": "goods already arrived, or already closed"}},
+)
+async def cancel_purchase_order(purchase_order_id: str, uow: UoWDep, _: Buyer) -> PurchaseOrderPublic:
+    order = await purchase_orders.cancel(uow, purchase_order_id)
+    answer = await _order_public(uow.session, order)
+    await uow.commit()
+    return answer
+
+
 @router.get(
     "/purchase-orders/{purchase_order_id}/pdf",
     summary="The purchase order as PDF, in the supplier's language",

@@ -19,7 +19,8 @@ from hanse.validators import PRINTABLE, CountryCode, CurrencyCode, LanguageTag, 
 Model = model_base("procurement")
 
 SupplierStatus = Literal["pending", "approved", "blocked"]
-PurchaseOrderStatus = Literal["draft", "sent", "partially_received", "received", "closed"]
+# cancelled: a draft, or a sent order of which nothing arrived, that the buyer withdrew.
+PurchaseOrderStatus = Literal["draft", "sent", "partially_received", "received", "closed", "cancelled"]
 InspectionStatus = Literal["pending", "done"]
 # Net days a supplier gives us (prepaid: we pay before it ships).
 SupplierPaymentTerms = Literal["prepaid", "net_15", "net_30", "net_45", "net_60", "net_90"]

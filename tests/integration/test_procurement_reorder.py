@@ -89,6 +89,20 @@ async def test_a_back_order_raises_one_draft_purchase_order_and_racing_stock_eve
         await eventually(handled)
         assert [o["id"] for o in await orders_for(svc, "BOLT-8")] == [draft["id"]]
 
+        # The buyer withdraws the draft: the rule is free, and the next shortage raises a new order.
+        cancel = f"/api/v1/procurement/purchase-orders/{draft['id']}/cancel"
+        withdrawn = await svc.client.post(cancel, headers=svc.auth("procurement"))
+        assert withdrawn.status_code == 200 and withdrawn.json()["status"] == "cancelled"
+        assert_problem(await svc.client.post(cancel, headers=svc.auth("procurement")), 409, "status")
+        await svc.deliver(StockReserved(order_id=order_id, lines=[], levels=[level("BOLT-8", 1)]))
+
+        async def replaced():
+            found = [o for o in await orders_for(svc, "BOLT-8") if o["status"] == "draft"]
+            return found or None
+
+        [again] = await eventually(replaced)
+        assert again["id"] != draft["id"] and again["lines"][0]["quantity"] == 20, "max(15, MOQ 20)"
+
         # Eight racing handlers of a low level for NUT-8, each in its own transaction: one order.
         assert (await put_rule(svc, "NUT-8", **rule)).status_code == 200
 
@@ -105,8 +119,8 @@ async def test_a_back_order_raises_one_draft_purchase_order_and_racing_stock_eve
                 await session.exec(select(PurchaseOrder).where(PurchaseOrder.reorder_rule_id.is_not(None)))
             ).all()
             rules = {r.sku: r for r in (await session.exec(select(ReorderRule))).all()}
-        assert len(nut_orders) == 2 and rules["NUT-8"].open_purchase_order_id in {o.id for o in nut_orders}
-        assert rules["NUT-8"].rounds == 1 and rules["BOLT-8"].rounds == 1
+        assert len(nut_orders) == 3 and rules["NUT-8"].open_purchase_order_id in {o.id for o in nut_orders}
+        assert rules["NUT-8"].rounds == 1 and rules["BOLT-8"].rounds == 2
 
 
 async def test_a_privacy_request_exports_or_pseudonymises_supplier_contacts_and_keeps_the_orders(settings):

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from hanse.errors import Conflict, Invalid
 from services.procurement.domain.rules import (
     LineState,
+    check_can_cancel,
     check_can_send,
     check_inspection,
     check_receipt,
@@ -71,6 +72,14 @@ def test_only_a_priced_draft_goes_to_a_supplier_that_is_not_blocked():
         check_can_send("sent", "approved", [])
     with pytest.raises(Conflict, match="BOLT-8"):
         check_can_send("draft", "approved", ["BOLT-8"])
+
+
+def test_only_an_order_of_which_nothing_arrived_can_be_cancelled():
+    check_can_cancel("draft", 0)
+    check_can_cancel("sent", 0)
+    for status, received in (("sent", 1), ("partially_received", 3), ("closed", 10), ("cancelled", 0)):
+        with pytest.raises(Conflict):
+            check_can_cancel(status, received)
 
 
 def test_a_receipt_never_exceeds_what_is_outstanding():

@@ -27,6 +27,7 @@ from services.procurement.config import UoW
 from services.procurement.domain.rules import (
     SERIES,
     LineState,
+    check_can_cancel,
     check_can_send,
     check_inspection,
     check_receipt,
@@ -362,6 +363,21 @@ async def record_inspection(uow: UoW, inspection_id: str, data: InspectionResult
         await release_rule(session, order)
     await session.flush()
     return inspection
+
+
+async def cancel(uow: UoW, order_id: str) -> PurchaseOrder:
+    """The buyer withdraws a draft (or a sent order of which nothing arrived); its reorder rule may raise anew."""
+    session = uow.session
+    order = await _locked_order(session, order_id)
+    lines = await lines_of(session, order.id)
+    check_can_cancel(order.status, sum(line.received for line in lines))
+    order.status = "cancelled"
+    order.closed_at = utcnow()
+    session.add(order)
+    if order.reorder_rule_id:
+        await release_rule(session, order)
+    await session.flush()
+    return order
 
 
 async def release_rule(session: AsyncSession, order: PurchaseOrder) -> None:

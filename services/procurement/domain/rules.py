@@ -143,6 +143,14 @@ def check_inspection(received: Mapping[str, int], result: list[tuple[str, int, i
         raise Invalid(f"no result for {', '.join(missing)} of this receipt", field="lines")
 
 
+def check_can_cancel(status: str, received: int) -> None:
+    if status not in ("draft", "sent") or received > 0:
+        raise Conflict(
+            f"purchase order is {status}: only a draft or a sent order with nothing received can be cancelled",
+            field="status",
+        )
+
+
 def should_close(status: str, pending_inspections: int) -> bool:
     """A fully received order closes once QC has judged every receipt."""
     return status == "received" and pending_inspections == 0
