@@ -3,6 +3,7 @@ orders sent with their PDF, goods received and judged by QC, return notes, bad i
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 import uuid
@@ -197,6 +198,10 @@ async def test_a_purchase_order_goes_out_by_mail_with_its_pdf_and_qc_decides_wha
         bolt = po["lines"][0]
         assert bolt["unit_price"]["currency"] == "USD" and bolt["unit_price"]["amount"] != "1.00"
         assert po["fx_rate"] is not None and po["fx_rate_date"] is not None and po["total_base"]["currency"] == "EUR"
+
+        # Racing drafts take the next numbers, without a gap.
+        racing = await asyncio.gather(*(order(svc, supplier["id"], currency="USD", **usd_lines) for _ in range(4)))
+        assert sorted(int(r.json()["number"].rsplit("-", 1)[1]) for r in racing) == [2, 3, 4, 5]
 
         # Goods cannot arrive for a draft.
         receipt = {"lines": [{"sku": "BOLT-8", "quantity": 60}]}

@@ -103,6 +103,24 @@ async def test_a_back_order_raises_one_draft_purchase_order_and_racing_stock_eve
         [again] = await eventually(replaced)
         assert again["id"] != draft["id"] and again["lines"][0]["quantity"] == 20, "max(15, MOQ 20)"
 
+        # A SKU the supplier has no price for: the draft waits for one, and takes it when sent.
+        assert (await put_rule(svc, "GASKET-2", **rule)).status_code == 200
+        await svc.deliver(StockReserved(order_id=order_id, lines=[], levels=[level("GASKET-2", 0)]))
+        [unpriced] = await eventually(lambda: orders_for(svc, "GASKET-2"))
+        assert unpriced["lines"][0]["unit_price"] is None and unpriced["total"]["amount"] == "0.00"
+        url = f"/api/v1/procurement/purchase-orders/{unpriced['id']}"
+        assert_problem(await svc.client.get(f"{url}/pdf", headers=svc.auth("procurement")), 409, "status")
+        assert_problem(await svc.client.post(f"{url}/send", headers=svc.auth("procurement")), 409, "lines")
+        await svc.client.put(
+            f"/api/v1/procurement/suppliers/{supplier['id']}/prices/GASKET-2",
+            json={"unit_price": {"amount": "2.00", "currency": "EUR"}},
+            headers=svc.auth("procurement"),
+        )
+        sent = await svc.client.post(f"{url}/send", headers=svc.auth("procurement"))
+        assert sent.status_code == 200 and sent.json()["status"] == "sent", sent.text
+        assert sent.json()["total"] == {"amount": "30.00", "currency": "EUR"}, "15 units at 2.00"
+        assert (await svc.client.get(f"{url}/pdf", headers=svc.auth("procurement"))).status_code == 200
+
         # Eight racing handlers of a low level for NUT-8, each in its own transaction: one order.
         assert (await put_rule(svc, "NUT-8", **rule)).status_code == 200
 
@@ -119,7 +137,7 @@ async def test_a_back_order_raises_one_draft_purchase_order_and_racing_stock_eve
                 await session.exec(select(PurchaseOrder).where(PurchaseOrder.reorder_rule_id.is_not(None)))
             ).all()
             rules = {r.sku: r for r in (await session.exec(select(ReorderRule))).all()}
-        assert len(nut_orders) == 3 and rules["NUT-8"].open_purchase_order_id in {o.id for o in nut_orders}
+        assert len(nut_orders) == 4 and rules["NUT-8"].open_purchase_order_id in {o.id for o in nut_orders}
         assert rules["NUT-8"].rounds == 1 and rules["BOLT-8"].rounds == 2
 
 

@@ -198,7 +198,10 @@ async def draft(
 
 
 async def purchase_order_pdf(uow: UoW, order: PurchaseOrder) -> StoredDocument:
-    """The purchase order as PDF in the supplier's language: rendered when first asked for, then as stored."""
+    """The purchase order as PDF in the supplier's language: rendered when sent (or first asked for
+    after), then as stored. A draft has none: its prices may still change."""
+    if order.status in ("draft", "cancelled") and await uow.stored_document(f"purchase_order:{order.id}") is None:
+        raise Conflict(f"purchase order is {order.status}: its PDF exists once it is sent", field="status")
     supplier = await get_or_404(uow.session, Supplier, order.supplier_id, what="supplier", field="supplier_id")
     lines = await lines_of(uow.session, order.id)
     return await uow.document(
@@ -215,6 +218,26 @@ async def purchase_order_pdf(uow: UoW, order: PurchaseOrder) -> StoredDocument:
     )
 
 
+async def _price_from_list(uow: UoW, order: PurchaseOrder, lines: list[PurchaseOrderLine]) -> None:
+    """A reorder draft's unpriced lines take the supplier's price as it is now; the totals follow."""
+    unpriced = [line for line in lines if line.unit_price is None]
+    if not unpriced:
+        return
+    today = utcnow().date()
+    for line in unpriced:
+        price = await uow.session.get(SupplierPrice, (order.supplier_id, line.sku))
+        if price is None:
+            continue
+        try:
+            line.unit_price = _convert(price.unit_price, price.currency, order.currency, today)
+        except ValueError:
+            continue  # no ECB rate for the price list's currency: the line stays unpriced, send says so
+        uow.session.add(line)
+    total = round_money(sum((line.quantity * (line.unit_price or 0) for line in lines), Decimal(0)), order.currency)
+    order.total = total
+    order.total_base = round_money(total * (order.fx_rate or Decimal(1)), order.base_currency)
+
+
 def display_name(name: str) -> str:
     """A company name fit for an address header: its specials (a comma in "Acme, Inc.") as spaces.
 
@@ -229,7 +252,9 @@ async def send(uow: UoW, order_id: str) -> PurchaseOrder:
     session = uow.session
     order = await _locked_order(session, order_id)
     supplier = await get_or_404(session, Supplier, order.supplier_id, what="supplier", field="supplier_id")
-    lines = await lines_of(session, order.id)
+    lines = await lines_of(session, order.id, lock=True)
+    if order.status == "draft":
+        await _price_from_list(uow, order, lines)
     check_can_send(order.status, supplier.status, [line.sku for line in lines if line.unit_price is None])
     if supplier.status != "approved":
         raise Conflict(
