@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends
-from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hanse.app import unit_of_work
 from hanse.uow import UnitOfWork
+from services.procurement.models import Incoterm
 
 
 class ProcurementConfig(BaseSettings):
@@ -18,7 +18,7 @@ class ProcurementConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HANSE_PROCUREMENT_", extra="ignore")
 
     # The Incoterm of a purchase order that a reorder rule raises (a buyer edits it before sending).
-    default_incoterm: str = Field(default="FCA", min_length=3, max_length=3)
+    default_incoterm: Incoterm = "FCA"
     # The buyer named on purchase orders and in the mail to suppliers.
     company_name: str = "Hanse Trading GmbH"
 

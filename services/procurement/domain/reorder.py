@@ -21,6 +21,7 @@ from services.procurement.config import UoW
 from services.procurement.domain import purchase_orders
 from services.procurement.domain.rules import below_minimum, reorder_quantity
 from services.procurement.models import (
+    MAX_QUANTITY,
     KnownWarehouse,
     LineIn,
     PurchaseOrder,
@@ -136,13 +137,13 @@ async def _raise(uow: UoW, rule: ReorderRule, shortfall: int) -> PurchaseOrder |
         log.warning("reorder rule %s: supplier %s is missing or blocked, no purchase order", rule.id, rule.supplier_id)
         return None
     price = await session.get(SupplierPrice, (supplier.id, rule.sku))
-    quantity = reorder_quantity(rule.reorder_quantity, shortfall, price.moq if price else 1)
+    quantity = min(reorder_quantity(rule.reorder_quantity, shortfall, price.moq if price else 1), MAX_QUANTITY)
     rule.rounds += 1
     request = PurchaseOrderCreate(
         supplier_id=supplier.id,
         warehouse=rule.warehouse,
         currency=supplier.currency,
-        incoterm=uow.config.default_incoterm,  # type: ignore[arg-type]
+        incoterm=uow.config.default_incoterm,
         lines=[LineIn(sku=rule.sku, quantity=quantity)],
     )
     try:
