@@ -104,6 +104,7 @@ def supplier_registered(supplier: Supplier) -> SupplierRegistered:
 
 def goods_accepted(inspection: Inspection, order: PurchaseOrder, supplier: Supplier, due: date) -> GoodsAccepted:
     """QC's accepted units, priced at the order's unit prices, in the order's currency."""
+    value = inspection.accepted_value or Decimal(0)
     return GoodsAccepted(
         inspection_id=inspection.id,
         receipt_id=inspection.receipt_id,
@@ -122,7 +123,13 @@ def goods_accepted(inspection: Inspection, order: PurchaseOrder, supplier: Suppl
             )
             for line in inspection.lines
         ],
-        accepted_value=money(inspection.accepted_value or Decimal(0), order.currency),
+        accepted_value=money(value, order.currency),
         payment_terms=supplier.payment_terms,
         due_date=due,
+        supplier_country=supplier.country,
+        supplier_vat_id=supplier.vat_id,
+        incoterm=order.incoterm,
+        accepted_value_base=money(value * (order.fx_rate or Decimal(1)), order.base_currency),
+        fx_rate=order.fx_rate.normalize() if order.fx_rate is not None else None,
+        fx_rate_date=order.fx_rate_date,
     )

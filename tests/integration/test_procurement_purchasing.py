@@ -8,13 +8,14 @@ import io
 import re
 import uuid
 from datetime import date
+from decimal import Decimal
 
 import pypdf
 from sqlalchemy import func
 from sqlmodel import select
 
 from hanse.events import CloudEvent, utcnow
-from hanse.money import Money
+from hanse.money import Money, round_money
 from ops.smtp import SmtpSink
 from services.compliance.contract import ScreeningCompleted
 from services.finance.contract import SupplierBillRecorded
@@ -258,7 +259,10 @@ async def test_a_purchase_order_goes_out_by_mail_with_its_pdf_and_qc_decides_wha
         assert data["warehouse"] == "HAM" and data["currency"] == "USD" and data["supplier_id"] == supplier["id"]
         assert data["lines"] == [{"sku": "BOLT-8", "accepted": 57, "rejected": 3, "unit_price": unit}]
         assert data["accepted_value"]["amount"] == done.json()["accepted_value"]["amount"]
-        assert data["payment_terms"] == "net_60"
+        assert data["payment_terms"] == "net_60" and data["supplier_country"] == "FR" and data["incoterm"] == "FCA"
+        base_value = Decimal(data["accepted_value"]["amount"]) * Decimal(data["fx_rate"])
+        assert Decimal(data["accepted_value_base"]["amount"]) == round_money(base_value, "EUR")
+        assert data["accepted_value_base"]["currency"] == "EUR" and data["fx_rate"] == po["fx_rate"]
         assert (date.fromisoformat(data["due_date"]) - utcnow().date()).days == 60
         assert accepted.correlationid == po["id"]
 
