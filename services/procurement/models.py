@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, EmailStr, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, EmailStr, StringConstraints, field_validator, model_validator
 from pydantic import Field as PydanticField
 from sqlalchemy import JSON, Column, Numeric, String, UniqueConstraint
 from sqlmodel import AutoString, Field, SQLModel
@@ -32,7 +33,17 @@ MAX_QUANTITY = 1_000_000
 MAX_LINES = 100
 
 Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
-WarehouseCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9._-]{1,32}$")]
+
+
+def _warehouse_code(value: str) -> str:
+    """Logistics' warehouse codes are upper case: "ham" and "HAM" are one warehouse."""
+    code = value.strip().upper()
+    if not re.fullmatch(r"[A-Z0-9][A-Z0-9_-]{0,31}", code):
+        raise ValueError("a warehouse code is 1-32 characters of A-Z, 0-9, '_' or '-', starting with a letter or digit")
+    return code
+
+
+WarehouseCode = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_warehouse_code)]
 VatId = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9 .\-/]+$")
 ]

@@ -132,13 +132,19 @@ def test_prices_below_zero_unknown_currencies_and_bad_incoterms_are_refused():
             PriceIn.model_validate({"unit_price": bad})
     order = {
         "supplier_id": "s",
-        "warehouse": "HAM",
+        "warehouse": " ham ",
         "currency": "usd",
         "incoterm": "fob",
         "lines": [{"sku": "A", "quantity": 1}],
     }
     parsed = PurchaseOrderCreate.model_validate(order)
-    assert parsed.currency == "USD" and parsed.incoterm == "FOB"
-    for bad in ({"currency": "XYZ"}, {"incoterm": "FOO"}, {"lines": []}, {"lines": [{"sku": "A", "quantity": 1}] * 2}):
+    assert parsed.currency == "USD" and parsed.incoterm == "FOB" and parsed.warehouse == "HAM"
+    for bad in (
+        {"currency": "XYZ"},
+        {"incoterm": "FOO"},
+        {"lines": []},
+        {"lines": [{"sku": "A", "quantity": 1}] * 2},
+        {"warehouse": "-X"},
+    ):
         with pytest.raises(ValidationError):
             PurchaseOrderCreate.model_validate({**order, **bad})

@@ -44,7 +44,7 @@ async def learn_warehouses(uow: UoW, codes: set[str]) -> None:
     session = uow.session
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    for code in sorted(codes):
+    for code in sorted({c.strip().upper() for c in codes if 0 < len(c.strip()) <= 32}):
         await session.exec(
             insert(KnownWarehouse.__table__).values(code=code, first_seen=utcnow()).on_conflict_do_nothing()  # type: ignore[arg-type]
         )
