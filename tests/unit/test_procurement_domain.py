@@ -11,6 +11,7 @@ from hanse.errors import Conflict, Invalid
 from services.procurement.domain.rules import (
     LineState,
     check_can_cancel,
+    check_can_inspect,
     check_can_send,
     check_inspection,
     check_receipt,
@@ -97,6 +98,16 @@ def test_a_receipt_never_exceeds_what_is_outstanding():
         check_receipt("sent", "blocked", lines, {"A": 1})
     assert status_after_receipt([LineState("A", 10, 10), LineState("B", 5, 4)]) == "partially_received"
     assert status_after_receipt([LineState("A", 10, 10), LineState("B", 5, 5)]) == "received"
+
+
+def test_qc_judges_a_receipt_once_and_never_for_a_blocked_supplier():
+    check_can_inspect("pending", "approved")
+    with pytest.raises(Conflict) as blocked:
+        check_can_inspect("pending", "blocked")
+    assert blocked.value.field == "supplier_id"
+    with pytest.raises(Conflict) as again:
+        check_can_inspect("done", "approved")
+    assert again.value.field == "inspection_id"
 
 
 def test_qc_accounts_for_every_received_unit_once():

@@ -28,6 +28,7 @@ from services.procurement.domain.rules import (
     SERIES,
     LineState,
     check_can_cancel,
+    check_can_inspect,
     check_can_send,
     check_inspection,
     check_receipt,
@@ -326,11 +327,10 @@ async def record_inspection(uow: UoW, inspection_id: str, data: InspectionResult
     inspection = await get_or_404(session, Inspection, inspection_id, what="inspection", field="inspection_id")
     order = await _locked_order(session, inspection.purchase_order_id)
     await session.refresh(inspection)
-    if inspection.status != "pending":
-        raise Conflict("this inspection already has its result", field="inspection_id")
+    supplier = await get_or_404(session, Supplier, order.supplier_id, what="supplier", field="supplier_id")
+    check_can_inspect(inspection.status, supplier.status)
     received = {line["sku"]: int(line["received"]) for line in inspection.lines}
     check_inspection(received, [(line.sku, line.accepted, line.rejected) for line in data.lines])
-    supplier = await get_or_404(session, Supplier, order.supplier_id, what="supplier", field="supplier_id")
     lines = {line.sku: line for line in await lines_of(session, order.id, lock=True)}
     now = utcnow()
     results = []

@@ -119,6 +119,17 @@ def status_after_receipt(lines: Iterable[LineState]) -> str:
     return "received" if all(line.received >= line.ordered for line in lines) else "partially_received"
 
 
+def check_can_inspect(status: str, supplier_status: str) -> None:
+    """A blocked supplier's goods wait: accepting them would make stock and a bill payable to it."""
+    if status != "pending":
+        raise Conflict("this inspection already has its result", field="inspection_id")
+    if supplier_status == "blocked":
+        raise Conflict(
+            "the supplier is blocked by compliance: its goods wait in QC until compliance clears it",
+            field="supplier_id",
+        )
+
+
 def check_inspection(received: Mapping[str, int], result: list[tuple[str, int, int]]) -> None:
     """Every received unit is either accepted or rejected, once: never more than was received, none left over."""
     seen: set[str] = set()
