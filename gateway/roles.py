@@ -98,6 +98,26 @@ MATRIX: dict[str, tuple[tuple[str, str, Access], ...]] = {
         ),
         ("POST", "/api/v1/logistics/shipments/{shipment_id}/tracking", ("logistics", "partner")),
     ),
+    "procurement": (
+        ("POST", "/api/v1/procurement/suppliers", ("procurement",)),
+        ("GET", "/api/v1/procurement/suppliers", ("procurement", "finance", "logistics")),
+        ("GET", "/api/v1/procurement/suppliers/{supplier_id}", ("procurement", "finance", "logistics")),
+        ("PATCH", "/api/v1/procurement/suppliers/{supplier_id}", ("procurement",)),
+        ("PUT", "/api/v1/procurement/suppliers/{supplier_id}/prices/{sku}", ("procurement",)),
+        ("POST", "/api/v1/procurement/purchase-orders", ("procurement",)),
+        ("GET", "/api/v1/procurement/purchase-orders", ("procurement", "finance", "logistics")),
+        ("GET", "/api/v1/procurement/purchase-orders/{purchase_order_id}", ("procurement", "finance", "logistics")),
+        ("POST", "/api/v1/procurement/purchase-orders/{purchase_order_id}/send", ("procurement",)),
+        ("POST", "/api/v1/procurement/purchase-orders/{purchase_order_id}/cancel", ("procurement",)),
+        ("GET", "/api/v1/procurement/purchase-orders/{purchase_order_id}/pdf", ("procurement", "finance", "logistics")),
+        ("POST", "/api/v1/procurement/purchase-orders/{purchase_order_id}/receipts", ("procurement", "logistics")),
+        ("GET", "/api/v1/procurement/inspections", ("procurement", "logistics")),
+        ("GET", "/api/v1/procurement/inspections/{inspection_id}", ("procurement", "logistics")),
+        ("POST", "/api/v1/procurement/inspections/{inspection_id}/result", ("procurement", "logistics")),
+        ("GET", "/api/v1/procurement/return-notes/{return_note_id}/pdf", ("procurement", "finance", "logistics")),
+        ("PUT", "/api/v1/procurement/reorder-rules/{sku}", ("procurement",)),
+        ("GET", "/api/v1/procurement/reorder-rules", ("procurement", "finance", "logistics")),
+    ),
 }
 
 

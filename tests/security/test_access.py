@@ -130,6 +130,7 @@ async def test_forged_expired_and_unsigned_tokens_are_refused_by_every_service(
         "compliance": "/api/v1/compliance/watchlist",
         "finance": "/api/v1/finance/invoices",
         "logistics": "/api/v1/logistics/warehouses",
+        "procurement": "/api/v1/procurement/suppliers",
     }
     for name, service in services.items():
         for what, token in bad_tokens(service.settings).items():
