@@ -158,7 +158,7 @@ async def test_golden_path_from_campaign_lead_to_completed_order_credits_paid_re
 
     invoice = await api.eventually(paid, "the invoice is paid")
     [shipment] = await api.eventually(lambda: api.shipments(order_id), "logistics books the shipment")
-    assert (shipment["status"], shipment["mode"], shipment["carrier"]) == ("booked", "sea", "Hapag-Lloyd")
+    assert (shipment["status"], shipment["mode"], shipment["carrier"]) == ("booked", "sea", "maersk")
     assert shipment["tracking_number"]
     await api.order_reaches(order_id, "ready_to_ship")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -18,10 +19,10 @@ from services.sales.contract import OrderLine
 
 D = Decimal
 RATES = {
-    ("air", "asia"): rules.Tariff(D("2.70"), D("120.00")),
-    ("courier", "eu"): rules.Tariff(D("2.90"), D("25.00")),
-    ("sea", "asia"): rules.Tariff(D("0.13"), D("250.00")),
-    ("road", "eu"): rules.Tariff(D("0.40"), D("75.00")),
+    ("lufthansa-cargo", "air", "asia"): rules.Tariff(D("2.70"), D("120.00")),
+    ("dhl-express", "courier", "eu"): rules.Tariff(D("2.90"), D("25.00")),
+    ("maersk", "sea", "asia"): rules.Tariff(D("0.13"), D("250.00")),
+    ("db-schenker", "road", "eu"): rules.Tariff(D("0.40"), D("75.00")),
 }
 
 
@@ -88,8 +89,10 @@ def test_shipped_rate_table_covers_every_zone_for_air_and_courier():
     table = rules.rate_table()
     zones = set(rules.zone_table().values()) | {"domestic", "rest_of_world"}
     for mode in ("air", "courier"):
-        assert {zone for m, zone in table if m == mode} == zones
-    assert {zone for m, zone in table if m == "road"} == {"domestic", "eu", "europe"}
+        assert {zone for _, m, zone in table if m == mode} == zones
+    assert {zone for _, m, zone in table if m == "road"} == {"domestic", "eu", "europe"}
+    for carrier_id, mode, _ in table:
+        assert mode in rules.carriers()[carrier_id].modes, "a carrier is priced only for the modes it offers"
     assert all(isinstance(t.rate_per_kg, Decimal) and t.minimum_charge > 0 for t in table.values())
 
 
@@ -110,7 +113,9 @@ def test_bad_weight_or_volume_is_refused():
 
 def test_quote_converts_the_eur_tariff_to_the_requested_currency_with_ecb_rates():
     settings = Settings(env="dev", seller_country="DE", base_currency="EUR")
-    body = RateRequest(destination_country="cn", mode="air", weight_kg="100", volume_m3="1", currency="usd")
+    body = RateRequest(
+        destination_country="cn", mode="air", weight_kg="100", volume_m3="1", currency="usd", carrier="lufthansa-cargo"
+    )
     quote = freight.quote_freight(body, settings)
     rate = ecb_rate("EUR", "USD").rate
     assert quote.origin_country == "DE" and quote.destination_country == "CN"
@@ -136,11 +141,64 @@ def test_transport_mode_follows_the_incoterm_then_the_zone():
     assert rules.transport_mode("DAP", "eu", "rail") == "road"
 
 
-def test_tracking_numbers_carry_the_carrier_prefix_and_differ():
-    numbers = {rules.new_tracking_number("sea") for _ in range(200)}
-    assert len(numbers) == 200
-    assert all(n.startswith("HLCU") and len(n) == 16 for n in numbers)
-    assert rules.carrier_for("courier") == "DHL Express"
+def test_tracking_numbers_follow_each_carriers_format_and_differ():
+    for carrier_id, shape in [
+        ("dhl-express", r"^\d{10}$"),
+        ("lufthansa-cargo", r"^020-\d{8}$"),
+        ("maersk", r"^MAEU\d{9}$"),
+        ("db-schenker", r"^DBSK\d{10}$"),
+    ]:
+        numbers = {rules.new_tracking_number(carrier_id) for _ in range(200)}
+        assert len(numbers) == 200, carrier_id
+        assert all(re.match(shape, n) and rules.tracking_number_valid(carrier_id, n) for n in numbers), carrier_id
+    # Check digits: DHL Express and IATA air waybills use the serial modulo 7.
+    assert rules.tracking_number_valid("lufthansa-cargo", "020-12345675")  # 1234567 % 7 == 5
+    assert not rules.tracking_number_valid("lufthansa-cargo", "020-12345674")
+    assert rules.tracking_number_valid("dhl-express", "1234567891")  # 123456789 % 7 == 1
+    assert not rules.tracking_number_valid("dhl-express", "1234567890")
+    assert not rules.tracking_number_valid("maersk", "020-12345675")
+    with pytest.raises(ValueError):
+        rules.new_tracking_number("pigeon-post")
+
+
+def test_carrier_table_has_the_contract_ids_and_names():
+    table = rules.carriers()
+    assert {"dhl-express", "maersk", "lufthansa-cargo", "db-schenker"} <= set(table)
+    assert (table["dhl-express"].name, table["dhl-express"].modes) == ("DHL Express", ("courier",))
+    assert "sea" in table["maersk"].modes and "air" in table["lufthansa-cargo"].modes
+    assert "road" in table["db-schenker"].modes
+    for carrier_id, found in table.items():
+        assert set(found.codes.values()) <= rules.MILESTONES, carrier_id
+
+
+def test_cheapest_carrier_for_the_mode_unless_one_is_named():
+    # Air to Asia: Lufthansa Cargo 2.70/kg (min 120), DB Schenker 2.60/kg (min 190).
+    light = rules.price_freight("air", "DE", "CN", D("10"))
+    assert (light.carrier, light.price) == ("lufthansa-cargo", D("120.00"))
+    heavy = rules.price_freight("air", "DE", "CN", D("1000"))
+    assert (heavy.carrier, heavy.price) == ("db-schenker", D("2600.00"))
+    named = rules.price_freight("air", "DE", "CN", D("1000"), carrier="lufthansa-cargo")
+    assert (named.carrier, named.price) == ("lufthansa-cargo", D("2700.00"))
+    with pytest.raises(Invalid) as err:
+        rules.price_freight("air", "DE", "CN", D("10"), carrier="pigeon-post")
+    assert err.value.field == "carrier"
+    with pytest.raises(Invalid) as err:
+        rules.price_freight("air", "DE", "CN", D("10"), carrier="maersk")
+    assert err.value.field == "carrier"
+    # Booking: the named carrier when it offers the mode, else the cheapest, else any offering the mode.
+    assert rules.choose_carrier("air", "DE", "CN", D("1000")) == "db-schenker"
+    assert rules.choose_carrier("air", "DE", "CN", D("1000"), "lufthansa-cargo") == "lufthansa-cargo"
+    assert rules.choose_carrier("sea", "DE", "CN", D("1000"), "dhl-express") == "maersk"
+    assert rules.choose_carrier("road", "DE", "US", D("10")) == "db-schenker"
+
+
+def test_carrier_status_codes_map_to_milestones():
+    assert rules.milestone_for("dhl-express", "PU") == "picked_up"
+    assert rules.milestone_for("dhl-express", "ok") == "delivered"
+    assert rules.milestone_for("lufthansa-cargo", "DLV") == "delivered"
+    assert rules.milestone_for("maersk", "GTOT") == "picked_up"
+    assert rules.milestone_for("db-schenker", "in_transit") == "in_transit"
+    assert rules.milestone_for("db-schenker", "XYZ") is None
 
 
 # -- allocation ------------------------------------------------------------------------------------
