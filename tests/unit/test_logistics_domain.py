@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -284,3 +284,80 @@ def test_a_milestone_time_needs_a_timezone():
     assert TrackingCreate(status="picked_up", at=datetime(2026, 1, 1, tzinfo=UTC)).at is not None
     with pytest.raises(ValidationError):
         TrackingCreate(status="picked_up", at=datetime(2026, 1, 1))
+
+
+# -- customs, packages, letters of credit, returns, signatures (issue 14) ----------------------------
+
+
+def test_customs_item_weights_and_value():
+    item = rules.customs_item("P", "Pump", "841370", "DE", 3, D("12.50"), D("2.345"))
+    assert (item.net_weight_kg, item.gross_weight_kg, item.value) == (D("7.035"), D("7.387"), D("37.50"))
+
+
+def test_packages_by_mode():
+    parcels = rules.package_count("courier", D("61"))
+    assert (parcels.count, parcels.packaging.type, parcels.weight_kg) == (3, "carton", D("62.500"))
+    pallets = rules.package_count("sea", D("1000"))
+    assert (pallets.count, pallets.packaging.type, pallets.weight_kg) == (2, "pallet", D("1050.000"))
+    assert rules.package_count("air", D("0")).count == 1
+
+
+def test_letter_of_credit_must_be_in_the_order_currency_cover_it_and_be_in_time():
+    today = datetime(2026, 11, 26, tzinfo=UTC).date()
+    ok = rules.Credit("lc1", D("100.00"), "EUR", date(2026, 12, 31), date(2026, 12, 15))
+    assert rules.letter_of_credit_refusal([ok], "EUR", D("100.00"), today) is None
+    assert "no letter of credit" in rules.letter_of_credit_refusal([], "EUR", D("1"), today)
+    assert "is in EUR, the order in USD" in rules.letter_of_credit_refusal([ok], "USD", D("1"), today)
+    assert "covers 100.00 EUR of the order total 100.01" in rules.letter_of_credit_refusal(
+        [ok], "EUR", D("100.01"), today
+    )
+    late = rules.Credit("lc2", D("500"), "EUR", date(2026, 12, 31), date(2026, 11, 25))
+    assert "latest shipment date 2026-11-25 has passed" in rules.letter_of_credit_refusal([late], "EUR", D("1"), today)
+    expired = rules.Credit("lc3", D("500"), "EUR", date(2026, 11, 25), date(2026, 11, 30))
+    assert "expired" in rules.letter_of_credit_refusal([expired], "EUR", D("1"), today)
+    assert rules.letter_of_credit_refusal([late, ok], "EUR", D("50"), today) is None, "one valid L/C suffices"
+
+
+def test_returns_never_exceed_what_was_shipped_and_not_yet_returned():
+    shipped = {"A": 5, "B": 1}
+    assert rules.return_violations(shipped, {}, [("A", 5), ("B", 1)]) == []
+    assert rules.return_violations(shipped, {"A": 3}, [("A", 2)]) == []
+    assert [i for i, _ in rules.return_violations(shipped, {"A": 3}, [("A", 3)])] == [0]
+    assert [i for i, _ in rules.return_violations(shipped, {}, [("A", 3), ("A", 3)])] == [1]
+    (problem,) = rules.return_violations(shipped, {}, [("C", 1)])
+    assert problem[0] == 0 and "not shipped" in problem[1]
+
+
+def test_carrier_signatures_are_hmac_sha256_of_the_raw_body(tmp_path):
+    from services.logistics.config import LogisticsConfig
+    from services.logistics.domain import carriers
+
+    body = b'{"tracking_number": "020-12345675", "status": "DLV", "at": "2026-11-26T10:00:00Z"}'
+    header = carriers.sign("s3cret", body)
+    assert header.startswith("sha256=") and len(header) == 7 + 64
+    carriers.verify("s3cret", body, header)
+    carriers.verify("s3cret", body, header.upper().replace("SHA256=", "sha256="))
+    for bad in (
+        None,
+        "",
+        "sha256=xyz",
+        "sha1=" + "0" * 64,
+        carriers.sign("other", body),
+        carriers.sign("s3cret", body + b" "),
+    ):
+        with pytest.raises(carriers.Unauthenticated) as err:
+            carriers.verify("s3cret", body, bad)
+        assert err.value.status == 401 and err.value.field == carriers.HEADER
+    # Dev and test generate a secret per carrier once; configured ones win; prod has none unless configured.
+    dev = Settings(env="dev", data_dir=tmp_path)
+    generated = carriers.secrets_for(dev, LogisticsConfig())
+    assert set(generated) == set(rules.carriers()) and len(set(generated.values())) == len(generated)
+    assert carriers.secrets_for(dev, LogisticsConfig()) == generated
+    configured = LogisticsConfig(HANSE_CARRIER_SECRETS={"maersk": "m-secret"})
+    assert carriers.secrets_for(dev, configured)["maersk"] == "m-secret"
+    prod = Settings(env="prod", data_dir=tmp_path / "prod", jwt_secret="x" * 40)
+    assert carriers.secrets_for(prod, configured) == {"maersk": "m-secret"}
+    with pytest.raises(carriers.Unauthenticated):
+        carriers.secret_of(prod, configured, "dhl-express")
+    with pytest.raises(ValueError):
+        carriers.secrets_for(dev, LogisticsConfig(HANSE_CARRIER_SECRETS={"pigeon-post": "x"}))

@@ -10,7 +10,7 @@ import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from pathlib import Path
 
@@ -362,7 +362,8 @@ def customs_item(
 def package_count(mode: str, gross_weight_kg: Decimal) -> PackageCount:
     """How many packages the goods make (at least one) and their weight with the packaging."""
     packaging = PACKAGING["courier" if mode == "courier" else "pallet"]
-    count = max(1, -(-gross_weight_kg // packaging.capacity_kg)) if gross_weight_kg > 0 else 1
+    # Decimal's // truncates toward zero, so round the quotient up explicitly.
+    count = max(1, int((gross_weight_kg / packaging.capacity_kg).to_integral_value(rounding=ROUND_CEILING)))
     weight = (gross_weight_kg + packaging.tare_kg * count).quantize(KG, rounding=ROUND_HALF_UP)
     return PackageCount(int(count), packaging, weight)
 
