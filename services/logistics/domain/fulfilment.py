@@ -71,9 +71,7 @@ async def reserve_cleared_order(uow: UoW, terms: OrderTerms) -> str:
     session.add(order)
     for sku, quantity in wanted.items():
         session.add(OrderLineWanted(order_id=order.order_id, sku=sku, quantity=quantity))
-    for line in customs_lines(terms.lines):
-        line.order_id = order.order_id
-        session.add(line)
+    session.add_all(customs_lines(order.order_id, terms.lines))
     await session.flush()
 
     stock = await lock_stock(session, wanted)
@@ -90,14 +88,14 @@ async def reserve_cleared_order(uow: UoW, terms: OrderTerms) -> str:
     return "backordered"
 
 
-def customs_lines(lines: Iterable[OrderLine]) -> list[CustomsLine]:
+def customs_lines(order_id: str, lines: Iterable[OrderLine]) -> list[CustomsLine]:
     """One customs line per SKU (lines of one SKU summed; description, HS code, origin of the first)."""
     by_sku: dict[str, CustomsLine] = {}
     for line in lines:
         row = by_sku.get(line.sku)
         if row is None:
             by_sku[line.sku] = CustomsLine(
-                order_id="",
+                order_id=order_id,
                 sku=line.sku,
                 description=line.name[:200],
                 hs_code=line.hs_code[:16],
