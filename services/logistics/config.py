@@ -16,7 +16,10 @@ from hanse.uow import UnitOfWork
 class LogisticsConfig(BaseSettings):
     """The tariff and zones ship as data/; what differs per installation is here."""
 
-    model_config = SettingsConfigDict(env_prefix="HANSE_LOGISTICS_", extra="ignore", populate_by_name=True)
+    # An empty variable (as in a compose .env left blank) means unset, not malformed JSON.
+    model_config = SettingsConfigDict(
+        env_prefix="HANSE_LOGISTICS_", extra="ignore", populate_by_name=True, env_ignore_empty=True
+    )
 
     # HANSE_CARRIER_SECRETS: a JSON object from carrier id to the secret its events are signed with
     # (HMAC-SHA256). Required with HANSE_ENV=prod; in dev and test, unset carriers get one generated
