@@ -97,6 +97,23 @@ MATRIX: dict[str, tuple[tuple[str, str, Access], ...]] = {
             ("logistics", "sales", "compliance", "finance", "partner"),
         ),
         ("POST", "/api/v1/logistics/shipments/{shipment_id}/tracking", ("logistics", "partner")),
+        (
+            "GET",
+            "/api/v1/logistics/shipments/{shipment_id}/documents",
+            ("logistics", "sales", "compliance", "finance", "partner"),
+        ),
+        (
+            "GET",
+            "/api/v1/logistics/shipments/{shipment_id}/documents/{kind}",
+            ("logistics", "sales", "compliance", "finance", "partner"),
+        ),
+        ("POST", "/api/v1/logistics/carriers/{carrier}/events", PUBLIC),
+        ("POST", "/api/v1/logistics/returns", ("logistics",)),
+        ("GET", "/api/v1/logistics/returns", ("logistics", "sales", "compliance", "finance")),
+        ("GET", "/api/v1/logistics/returns/{return_id}", ("logistics", "sales", "compliance", "finance")),
+        ("POST", "/api/v1/logistics/returns/{return_id}/authorize", ("logistics",)),
+        ("POST", "/api/v1/logistics/returns/{return_id}/receive", ("logistics",)),
+        ("POST", "/api/v1/logistics/returns/{return_id}/inspect", ("logistics",)),
     ),
     "procurement": (
         ("POST", "/api/v1/procurement/suppliers", ("procurement",)),
