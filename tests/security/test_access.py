@@ -28,6 +28,13 @@ PUBLIC_ROUTES = {
     ("POST", "/api/v1/finance/webhooks/stripe"),
     ("POST", "/api/v1/finance/webhooks/paypal"),
     ("POST", "/api/v1/finance/webhooks/alipay"),
+    # Marketing's newsletter sign-up, its mail links (signed tokens) and the sitemap search engines read.
+    ("POST", "/api/v1/marketing/subscribers"),
+    ("GET", "/api/v1/marketing/subscribers/confirm"),
+    ("POST", "/api/v1/marketing/unsubscribe"),
+    ("GET", "/api/v1/marketing/sitemap.xml"),
+    # A carrier's tracking events: the HMAC signature per carrier proves the sender (401 without it).
+    ("POST", "/api/v1/logistics/carriers/{carrier}/events"),
 }
 # Routes open to any valid token, whatever its roles: the catalogue is what everyone sells from.
 ANY_TOKEN_ROUTES = {("GET", "/api/v1/sales/products"), ("GET", "/api/v1/sales/products/{sku}")}
@@ -129,6 +136,7 @@ async def test_forged_expired_and_unsigned_tokens_are_refused_by_every_service(
         "compliance": "/api/v1/compliance/watchlist",
         "finance": "/api/v1/finance/invoices",
         "logistics": "/api/v1/logistics/warehouses",
+        "procurement": "/api/v1/procurement/suppliers",
     }
     for name, service in services.items():
         for what, token in bad_tokens(service.settings).items():

@@ -34,8 +34,12 @@ async def record_bill(uow: UoW, accepted: GoodsAccepted) -> SupplierBill | None:
     if cur != accepted.currency.upper():
         raise PermanentEventError(f"accepted_value is in {cur}, the purchase order in {accepted.currency}")
     net = round_money(accepted.accepted_value.amount, cur)
-    supplier = await session.get(Supplier, accepted.supplier_id)
-    vat = bill_vat(net, supplier.country if supplier else None, uow.settings.seller_country, cur)
+    # The event names the supplier's country (procurement added it); else the registration's.
+    country = accepted.supplier_country
+    if not country:
+        supplier = await session.get(Supplier, accepted.supplier_id)
+        country = supplier.country if supplier else None
+    vat = bill_vat(net, country, uow.settings.seller_country, cur)
     now = utcnow()
     base = uow.settings.base_currency
     try:
