@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hashlib
 import hmac
@@ -9,6 +10,7 @@ import io
 import json
 import time
 from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import httpx
@@ -109,4 +111,43 @@ async def test_stripe_paid_shipped_order_has_proforma_commercial_invoice_pdf_and
         assert iif.count("\nTRNS\t") + iif.startswith("TRNS\t") == iif.count("ENDTRNS") - 1 == len(sums)
     finally:
         await public.aclose()
+        await api.close()
+
+
+async def test_a_letter_of_credit_order_ships_only_under_its_letter_of_credit(platform: Platform):
+    api = Gateway(platform)
+    try:
+        sku, _ = await api.stocked_product(5)
+        account = await api.account(unique("Porto Bombas"), country="PT", payment_terms="letter_of_credit")
+        order = await api.place_order(account, sku, 1, incoterm="DAP", destination="PT", named_place="Porto")
+        order_id = order["id"]
+        [proforma] = await api.eventually(lambda: api.invoices(order_id), "finance issues the proforma")
+        await api.order_reaches(order_id, "confirmed")
+        await asyncio.sleep(2)  # reserved and cleared: only the missing L/C holds the booking back
+        assert await api.shipments(order_id) == [], "an L/C order must not ship without its letter of credit"
+
+        today = datetime.now(UTC).date()
+        body = {
+            "order_id": order_id,
+            "issuing_bank": "Banco Exemplo, Porto",
+            "amount": proforma["total"],
+            "expiry_date": (today + timedelta(days=60)).isoformat(),
+            "latest_shipment_date": (today + timedelta(days=30)).isoformat(),
+        }
+        credit = await api.post("/finance/letters-of-credit", body)
+        [shipment] = await api.eventually(lambda: api.shipments(order_id), "logistics books under the L/C")
+        assert shipment["status"] == "booked"
+
+        async def commercial():
+            found = [i for i in await api.invoices(order_id) if i["kind"] == "commercial"]
+            return found[0] if found else None
+
+        invoice = await api.eventually(commercial, "the commercial invoice on booking")
+        settled = await api.post(
+            f"/finance/letters-of-credit/{credit['id']}/presentations",
+            {"documents": ["commercial_invoice", "bill_of_lading"]},
+        )
+        assert settled["status"] == "settled"
+        assert (await api.get(f"/finance/invoices/{invoice['id']}"))["status"] == "paid"
+    finally:
         await api.close()
