@@ -50,6 +50,11 @@ MATRIX: dict[str, tuple[tuple[str, str, Access], ...]] = {
         ("GET", "/api/v1/sales/orders", ("sales", "finance", "logistics", "compliance", "partner")),
         ("GET", "/api/v1/sales/orders/{order_id}", ("sales", "finance", "logistics", "compliance", "partner")),
         ("POST", "/api/v1/sales/orders/{order_id}/cancel", ("sales",)),
+        ("POST", "/api/v1/sales/tickets", ("sales",)),
+        ("GET", "/api/v1/sales/tickets", ("sales",)),
+        ("GET", "/api/v1/sales/tickets/{ticket_id}", ("sales",)),
+        ("POST", "/api/v1/sales/tickets/{ticket_id}/messages", ("sales",)),
+        ("POST", "/api/v1/sales/tickets/{ticket_id}/status", ("sales",)),
     ),
     "compliance": (
         ("POST", "/api/v1/compliance/watchlist", ("compliance",)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import httpx
 from fastapi import APIRouter, Path, Query
@@ -22,13 +23,16 @@ from services import service_url
 from services.sales import views
 from services.sales.config import UoW, UoWDep
 from services.sales.contract import OrderStatus
-from services.sales.domain import accounts, catalogue, orders, quotes
+from services.sales.domain import accounts, catalogue, orders, quotes, tickets
 from services.sales.domain.rules import seller_pays_carriage
+from services.sales.domain.sla import TicketStatus
 from services.sales.models import (
     Account,
     AccountCreate,
     AccountPublic,
     CancelRequest,
+    MessageCreate,
+    MessagePublic,
     OrderPublic,
     Product,
     ProductCreate,
@@ -37,6 +41,10 @@ from services.sales.models import (
     QuoteCreate,
     QuotePublic,
     SalesOrder,
+    Ticket,
+    TicketCreate,
+    TicketPublic,
+    TicketStatusChange,
 )
 
 router = APIRouter(prefix="/api/v1/sales", tags=["sales"])
@@ -233,3 +241,50 @@ async def cancel_order(order_id: IdPath, uow: UoWDep, _: Sales, body: CancelRequ
         uow, orders.cancel_order(uow, order_id, reason), f"order {order_id} changed concurrently; retry"
     )
     return await _order_answer(uow, order)
+
+
+# -- support tickets ---------------------------------------------------------------------------------
+
+
+@router.post("/tickets", status_code=201, response_model=TicketPublic, summary="Open a support ticket")
+async def create_ticket(body: TicketCreate, uow: UoWDep, _: Sales) -> TicketPublic:
+    ticket, messages = await _save(uow, tickets.open_ticket(uow, body), "the ticket clashes with a concurrent change")
+    return views.ticket_public(ticket, messages)
+
+
+@router.get("/tickets", response_model=Page[TicketPublic], summary="The support queue: breached and nearest due first")
+async def list_tickets(
+    uow: UoWDep,
+    _: Sales,
+    status: TicketStatus | None = None,
+    breached: bool | None = None,
+    account_id: IdQuery = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[TicketPublic]:
+    filters = {Ticket.status: status, Ticket.breached: breached, Ticket.account_id: account_id}
+    page = await paginate(uow.session, select(Ticket), Ticket.queue_key, cursor, limit, filters=filters)
+    return page.map(views.ticket_public)
+
+
+@router.get("/tickets/{ticket_id}", response_model=TicketPublic, summary="One ticket with its messages")
+async def get_ticket(ticket_id: IdPath, uow: UoWDep, _: Sales) -> TicketPublic:
+    ticket = await get_or_404(uow.session, Ticket, ticket_id, what="ticket", field="ticket_id")
+    messages = await tickets.messages_of(uow.session, [ticket_id])
+    return views.ticket_public(ticket, messages[ticket_id])
+
+
+@router.post(
+    "/tickets/{ticket_id}/messages", status_code=201, response_model=MessagePublic, summary="Reply on a ticket"
+)
+async def reply_to_ticket(ticket_id: IdPath, body: MessageCreate, uow: UoWDep, _: Sales) -> MessagePublic:
+    ticket, message = await _save(uow, tickets.add_message(uow, ticket_id, body), "the ticket changed; retry")
+    return views.message_public(message, ZoneInfo(ticket.timezone))
+
+
+@router.post(
+    "/tickets/{ticket_id}/status", response_model=TicketPublic, summary="Set a ticket pending, resolved or closed"
+)
+async def set_ticket_status(ticket_id: IdPath, body: TicketStatusChange, uow: UoWDep, _: Sales) -> TicketPublic:
+    ticket = await _save(uow, tickets.change_status(uow, ticket_id, body.status), "the ticket changed; retry")
+    return views.ticket_public(ticket)

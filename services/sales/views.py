@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
@@ -19,6 +20,7 @@ from services.sales.models import (
     Dimensions,
     HistoryEntry,
     LineBase,
+    MessagePublic,
     OrderHistory,
     OrderLinePublic,
     OrderPublic,
@@ -29,6 +31,9 @@ from services.sales.models import (
     QuoteLinePublic,
     QuotePublic,
     SalesOrder,
+    Ticket,
+    TicketMessage,
+    TicketPublic,
     TierOut,
 )
 
@@ -168,3 +173,43 @@ def status_changed(
 
 def order_cancelled(order: SalesOrder, previous: str, reason: str | None) -> contract.OrderCancelled:
     return contract.OrderCancelled.model_validate({"order_id": order.id, "previous_status": previous, "reason": reason})
+
+
+# -- support tickets ---------------------------------------------------------------------------------
+
+
+def _local(instant: datetime | None, zone: ZoneInfo) -> datetime | None:
+    return None if instant is None else instant.astimezone(zone)
+
+
+def ticket_public(ticket: Ticket, messages: Sequence[TicketMessage] = ()) -> TicketPublic:
+    """Deadlines and times in the buyer's zone: RFC 3339 with the offset the buyer lives in."""
+    zone = ZoneInfo(ticket.timezone)
+    return from_row(
+        TicketPublic,
+        ticket,
+        first_response_due=ticket.first_response_due.astimezone(zone),
+        resolution_due=ticket.resolution_due.astimezone(zone),
+        first_responded_at=_local(ticket.first_responded_at, zone),
+        resolved_at=_local(ticket.resolved_at, zone),
+        created_at=ticket.created_at.astimezone(zone),
+        first_response_breached=ticket.first_response_breached_at is not None,
+        resolution_breached=ticket.resolution_breached_at is not None,
+        messages=[message_public(m, zone) for m in messages],
+    )
+
+
+def message_public(message: TicketMessage, zone: ZoneInfo | None = None) -> MessagePublic:
+    at = message.created_at.astimezone(zone) if zone else message.created_at
+    return MessagePublic(id=message.id or 0, author=message.author, body=message.body, created_at=at)
+
+
+def sla_breached(ticket: Ticket, clock: str) -> contract.TicketSlaBreached:
+    due = ticket.first_response_due if clock == "first_response" else ticket.resolution_due
+    return from_row(
+        contract.TicketSlaBreached,
+        ticket,
+        ticket_id=ticket.id,
+        clock=clock,
+        due=due.astimezone(ZoneInfo(ticket.timezone)),
+    )

@@ -37,16 +37,23 @@ class QuoteDraft:
     incoterm: str
     mode: str
     goods: Goods
+    payment_terms: str | None = None  # a sales frame's; None: the account's at acceptance
 
 
 async def draft_quote(uow: UoW, data: QuoteCreate) -> QuoteDraft:
-    term = incoterm(data.incoterm)
-    mode = transport_mode(term, data.mode, uow.settings.seller_country, data.destination_country)
-    if await uow.session.get(Account, data.account_id) is None:
+    account = await uow.session.get(Account, data.account_id)
+    if account is None:
         raise Invalid(f"no account {data.account_id!r}", field="account_id")
+    # An active sales frame contract sets the defaults of the account's new quotes.
+    if data.incoterm is None and account.frame_incoterm is None:
+        raise Invalid("incoterm is required (the account has no sales frame that sets one)", field="incoterm")
+    term = incoterm(data.incoterm or account.frame_incoterm or "")
+    mode = transport_mode(term, data.mode, uow.settings.seller_country, data.destination_country)
+    if data.lines is None:
+        raise Invalid("lines are required", field="lines")
     catalogue = await catalogue_of(uow.session, sorted({line.sku for line in data.lines}))
     goods = price_goods([(line.sku, line.quantity) for line in data.lines], catalogue, data.currency)
-    return QuoteDraft(data, term, mode, goods)
+    return QuoteDraft(data, term, mode, goods, account.frame_payment_terms)
 
 
 def _freight_in(currency: str, freight: Freight) -> tuple[Decimal, FxRate | None]:
@@ -75,6 +82,9 @@ async def issue_quote(uow: UoW, draft: QuoteDraft, freight: Freight | None) -> t
     terms = data.model_dump(include=set(TradeTerms.model_fields)) | {"incoterm": draft.incoterm, "mode": draft.mode}
     quote = Quote(
         **terms,
+        inquiry_id=data.inquiry_id,
+        carrier=data.carrier,
+        payment_terms=draft.payment_terms,
         id=new_id("quo"),
         subtotal=totals.subtotal,
         freight=totals.freight,
