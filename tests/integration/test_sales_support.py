@@ -19,7 +19,7 @@ from tests.support.service import RunningService, run_service
 def in_business_hours(stamp: str, offset: str) -> datetime:
     moment = datetime.fromisoformat(stamp)
     assert stamp.endswith(offset), stamp
-    assert moment.weekday() < 5 and 9 <= moment.hour < 17 or (moment.hour, moment.minute) == (17, 0), stamp
+    assert moment.weekday() < 5 and (9 <= moment.hour < 17 or (moment.hour, moment.minute) == (17, 0)), stamp
     return moment
 
 
@@ -109,9 +109,7 @@ async def test_tickets_in_the_buyers_zone_replies_mail_pause_and_one_breach_each
         # -- closed: no more replies, no status going back; nothing changes
         await post(svc, f"/tickets/{ticket['id']}/status", {"status": "closed"})
         messages = await count(svc, TicketMessage)
-        assert_problem(
-            await post(svc, f"/tickets/{ticket['id']}/messages", {"body": "Hello?", "author": "agent"}), 409
-        )
+        assert_problem(await post(svc, f"/tickets/{ticket['id']}/messages", {"body": "Hello?", "author": "agent"}), 409)
         assert_problem(await post(svc, f"/tickets/{ticket['id']}/status", {"status": "pending"}), 409, "status")
         assert_problem(await post(svc, "/tickets/tkt_nope/messages", {"body": "x", "author": "agent"}), 404)
         assert_problem(await post(svc, f"/tickets/{ticket['id']}/status", {"status": "open"}), 422, "status")
