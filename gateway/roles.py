@@ -43,6 +43,7 @@ MATRIX: dict[str, tuple[tuple[str, str, Access], ...]] = {
         ("POST", "/api/v1/sales/accounts", ("sales",)),
         ("GET", "/api/v1/sales/accounts", ("sales",)),
         ("GET", "/api/v1/sales/accounts/{account_id}", ("sales",)),
+        ("GET", "/api/v1/sales/accounts/{account_id}/notifications", ("sales",)),
         ("POST", "/api/v1/sales/quotes", ("sales",)),
         ("GET", "/api/v1/sales/quotes", ("sales",)),
         ("GET", "/api/v1/sales/quotes/{quote_id}", ("sales",)),

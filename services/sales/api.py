@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import httpx
 from fastapi import APIRouter, Path, Query
 from pydantic import ValidationError
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
@@ -33,6 +34,8 @@ from services.sales.models import (
     CancelRequest,
     MessageCreate,
     MessagePublic,
+    Model,
+    NotificationPublic,
     OrderPublic,
     Product,
     ProductCreate,
@@ -288,3 +291,24 @@ async def reply_to_ticket(ticket_id: IdPath, body: MessageCreate, uow: UoWDep, _
 async def set_ticket_status(ticket_id: IdPath, body: TicketStatusChange, uow: UoWDep, _: Sales) -> TicketPublic:
     ticket = await _save(uow, tickets.change_status(uow, ticket_id, body.status), "the ticket changed; retry")
     return views.ticket_public(ticket)
+
+
+# -- what an account was sent ----------------------------------------------------------------------------
+
+MAIL = Model.metadata.tables["mail_outbox"]
+
+
+@router.get(
+    "/accounts/{account_id}/notifications",
+    response_model=Page[NotificationPublic],
+    summary="The mail sales wrote to an account, oldest first",
+)
+async def list_notifications(
+    account_id: IdPath, uow: UoWDep, _: Sales, cursor: Cursor = None, limit: Limit = 50
+) -> Page[NotificationPublic]:
+    await get_or_404(uow.session, Account, account_id, what="account", field="account_id")
+    query = sa_select(
+        MAIL.c.id, MAIL.c.template, MAIL.c.language, MAIL.c.subject, MAIL.c.status, MAIL.c.sent_at, MAIL.c.created_at
+    ).where(MAIL.c.ref == f"account:{account_id}")
+    page = await paginate(uow.session, query, MAIL.c.id, cursor, limit)
+    return page.map(views.notification_public)

@@ -21,6 +21,7 @@ from services.sales.models import (
     HistoryEntry,
     LineBase,
     MessagePublic,
+    NotificationPublic,
     OrderHistory,
     OrderLinePublic,
     OrderPublic,
@@ -212,4 +213,16 @@ def sla_breached(ticket: Ticket, clock: str) -> contract.TicketSlaBreached:
         ticket_id=ticket.id,
         clock=clock,
         due=due.astimezone(ZoneInfo(ticket.timezone)),
+    )
+
+
+def notification_public(row: Any) -> NotificationPublic:
+    """A mail outbox row as the account's notification list shows it (`kind` is the template)."""
+    return NotificationPublic(
+        kind=row.template,
+        language=row.language,
+        subject=row.subject,
+        status=row.status,
+        sent_at=row.sent_at,
+        created_at=row.created_at,
     )

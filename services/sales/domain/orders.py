@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -16,6 +17,7 @@ from hanse.events import utcnow
 from hanse.ids import new_id
 from services.sales import views
 from services.sales.config import UoW
+from services.sales.domain import notify
 from services.sales.domain.quotes import quote_lines
 from services.sales.domain.rules import OrderState, Signal, Transition, advance, cancel
 from services.sales.models import Account, Amounts, LineBase, OrderHistory, OrderLineRow, Quote, SalesOrder, TradeTerms
@@ -108,15 +110,22 @@ async def apply_signal(uow: UoW, order: SalesOrder, signal: Signal, reason: str 
     return transitions
 
 
-async def advance_order(uow: UoW, order_id: str, signal: Signal, reason: str) -> None:
-    """Another department's event about an order: move it along (or record that it changes nothing)."""
+async def advance_order(uow: UoW, order_id: str, signal: Signal, reason: str, payload: Any = None) -> None:
+    """Another department's event about an order: move it along (or record that it changes nothing).
+
+    The buyer hears of the milestones (confirmed, shipped, delivered) on the transition only, so a
+    repeated business fact (a second dispatch event) never mails twice.
+    """
     event_type = uow.cause.type if uow.cause else signal
     order = await locked_order(uow.session, order_id)
     if order is None:
         # Sales places every order before anyone can act on it: an unknown id is garbage.
         raise PermanentEventError(f"{event_type} for unknown order {order_id}")
-    if not await apply_signal(uow, order, signal, reason):
+    transitions = await apply_signal(uow, order, signal, reason)
+    if not transitions:
         log.info("order %s: %s left it %s", order_id, event_type, order.status)
+    for step in transitions:
+        await notify.order_milestone(uow, order, step.status, payload)
 
 
 async def cancel_order(uow: UoW, order_id: str, reason: str | None) -> SalesOrder:

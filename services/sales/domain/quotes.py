@@ -16,6 +16,7 @@ from hanse.ids import new_id
 from hanse.money import FxRate, Money, ecb_rate, round_money
 from services.sales import views
 from services.sales.config import UoW
+from services.sales.domain import notify
 from services.sales.domain.catalogue import catalogue_of
 from services.sales.domain.rules import Goods, fx_applied, incoterm, price_goods, quote_totals, transport_mode
 from services.sales.models import Account, Quote, QuoteCreate, QuoteLineRow, TradeTerms
@@ -113,6 +114,7 @@ async def issue_quote(uow: UoW, draft: QuoteDraft, freight: Freight | None) -> t
     ]
     uow.session.add_all(lines)
     await uow.publish(views.quote_issued(quote, lines), correlation_id=quote.id)
+    await notify.quote_issued(uow, quote, lines)
     return quote, lines
 
 

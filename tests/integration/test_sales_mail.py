@@ -1,0 +1,133 @@
+"""The buyer's mail in the account's language, through the kernel's outbox to a real SMTP sink."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import io
+from datetime import date
+from decimal import Decimal
+
+import pypdf
+
+from hanse.events import utcnow
+from hanse.mail import format_money
+from hanse.money import Money
+from services.finance.contract import InvoiceIssued
+from services.logistics.contract import ShipmentDelivered, ShipmentDispatched
+from tests.conftest import free_port, make_settings
+from tests.integration.test_sales_api import account_body, assert_problem, created, get, product_body, quote_body
+from tests.integration.test_sales_orders import reserved, status_becomes
+from tests.support.kafka import eventually, read_all
+from tests.support.service import run_service, serve_on_port
+
+
+def subjects(sink) -> list[str]:
+    return [m["Subject"] for m in sink.messages()]
+
+
+def invoice(order: dict, account_id: str, invoice_id: str = "inv_1") -> InvoiceIssued:
+    total = Money.model_validate(order["total"])
+    zero = Money(amount=0, currency=total.currency)
+    return InvoiceIssued(
+        invoice_id=invoice_id,
+        number="PF-2026-000001",
+        kind="proforma",
+        order_id=order["id"],
+        account_id=account_id,
+        currency=total.currency,
+        subtotal=total,
+        tax=zero,
+        duty=zero,
+        total=total,
+        vat_treatment="export",
+        due_date=date(2026, 12, 31),
+    )
+
+
+def finance_serves_pdfs(app) -> bool:
+    return any(getattr(r, "path", "") == "/api/v1/finance/invoices/{invoice_id}/pdf" for r in app.routes)
+
+
+async def test_the_buyer_hears_of_every_step_in_german_once(broker, database_url, smtp_sink, tmp_path, monkeypatch):
+    settings = make_settings(
+        broker.bootstrap, database_url, smtp_url=smtp_sink.url, mail_poll_seconds=0.1, consumer_max_attempts=2
+    )
+    finance_settings = make_settings(
+        broker.bootstrap, f"sqlite+aiosqlite:///{tmp_path / 'finance.db'}", topic_prefix=settings.topic_prefix
+    )
+    finance_app = importlib.import_module("services.finance.app").build(finance_settings)
+    async with serve_on_port(finance_app, free_port()) as finance_url, run_service("sales", settings) as svc:
+        monkeypatch.setenv("HANSE_FINANCE_URL", finance_url)
+        await created(svc, "/products", product_body())
+        acc = await created(svc, "/accounts", account_body(email="einkauf@muster.example", language="de"))
+        quote = await created(svc, "/quotes", quote_body(acc["id"]))
+        order = await created(svc, f"/quotes/{quote['id']}/accept", {})
+        await eventually(lambda: _n(smtp_sink, 1))
+        assert subjects(smtp_sink) == [f"Ihr Angebot {quote['id']}"]
+        [quote_mail] = smtp_sink.messages()
+        assert quote_mail["To"].addresses[0].addr_spec == "einkauf@muster.example"
+        german_total = format_money(Decimal(quote["total"]["amount"]), "USD", "de")  # "2.569,60 $"
+        assert german_total in quote_mail.get_body(preferencelist=("plain",)).get_content()
+
+        await svc.deliver(reserved(order["id"]))
+        await status_becomes(svc, order["id"], "confirmed")
+        dispatched = ShipmentDispatched(
+            shipment_id="shp_1",
+            order_id=order["id"],
+            at=utcnow(),
+            carrier="dhl-express",
+            carrier_name="DHL Express",
+            mode="courier",
+            tracking_number="JD014600006281234567",
+        )
+        await svc.deliver(dispatched)
+        await svc.deliver(dispatched)  # the same fact in a second event mails nothing more
+        await status_becomes(svc, order["id"], "shipped")
+        await svc.deliver(ShipmentDelivered(shipment_id="shp_1", order_id=order["id"], at=utcnow()))
+        await status_becomes(svc, order["id"], "delivered")
+        await eventually(lambda: _n(smtp_sink, 4))
+
+        # The invoice mail carries finance's PDF; without it the event is retried, then dead-lettered.
+        await svc.deliver(invoice(order, acc["id"]))
+        if finance_serves_pdfs(finance_app):
+            await eventually(lambda: _n(smtp_sink, 5))
+            mail = next(m for m in smtp_sink.messages() if m["Subject"].startswith("Rechnung"))
+            [pdf] = list(mail.iter_attachments())
+            assert pdf.get_content_type() == "application/pdf"
+            assert "PF-2026-000001" in pypdf.PdfReader(io.BytesIO(pdf.get_content())).pages[0].extract_text()
+        else:
+            dlq = await read_all(broker.bootstrap, settings.dlq_topic("sales"), expect=1)
+            [dead] = dlq
+            headers = dict(dead.headers)
+            assert b"finance answered 404" in headers["hanse-dlq-error"]
+        await asyncio.sleep(0.5)
+
+        sent = subjects(smtp_sink)
+        assert len(sent) == (5 if finance_serves_pdfs(finance_app) else 4), sent
+        assert sent[:4] == [
+            f"Ihr Angebot {quote['id']}",
+            f"Auftrag {order['id']} bestätigt",
+            f"Auftrag {order['id']} ist unterwegs",
+            f"Auftrag {order['id']} zugestellt",
+        ]
+        dispatch_mail = next(m for m in smtp_sink.messages() if "unterwegs" in m["Subject"])
+        text = dispatch_mail.get_body(preferencelist=("plain",)).get_content()
+        assert "DHL Express" in text and "JD014600006281234567" in text
+
+        # -- the account's notifications: what it was sent, in its language
+        notes = (await get(svc, f"/accounts/{acc['id']}/notifications")).json()["items"]
+        assert [n["kind"] for n in notes][:4] == [
+            "quote_issued",
+            "order_confirmed",
+            "shipment_dispatched",
+            "shipment_delivered",
+        ]
+        assert {n["language"] for n in notes} == {"de"}
+        assert all(n["sent_at"] and n["subject"] for n in notes)
+        assert_problem(await get(svc, "/accounts/acc_nope/notifications"), 404, "account_id")
+        assert (await get(svc, f"/accounts/{acc['id']}/notifications", limit=1)).json()["next_cursor"]
+
+
+async def _n(sink, n: int):
+    return len(sink.messages()) >= n or None
