@@ -56,6 +56,9 @@ MATRIX: dict[str, tuple[tuple[str, str, Access], ...]] = {
         ("GET", "/api/v1/sales/tickets/{ticket_id}", ("sales",)),
         ("POST", "/api/v1/sales/tickets/{ticket_id}/messages", ("sales",)),
         ("POST", "/api/v1/sales/tickets/{ticket_id}/status", ("sales",)),
+        ("POST", "/api/v1/sales/inquiries", PUBLIC),
+        ("GET", "/api/v1/sales/inquiries", ("sales",)),
+        ("GET", "/api/v1/sales/inquiries/{inquiry_id}", ("sales",)),
     ),
     "compliance": (
         ("POST", "/api/v1/compliance/watchlist", ("compliance",)),

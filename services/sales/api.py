@@ -8,7 +8,7 @@ from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import httpx
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import ValidationError
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
@@ -16,15 +16,17 @@ from sqlmodel import select
 
 from hanse.auth import CurrentPrincipal, Principal, issue_token, require_roles
 from hanse.errors import Conflict, Invalid, NotFound, Unavailable
+from hanse.http import client_address
 from hanse.money import FxRate, Money
 from hanse.pagination import Cursor, Limit, Page, get_or_404, paginate
+from hanse.ratelimit import RateLimiter
 from hanse.settings import Settings
 from hanse.validators import PRINTABLE
 from services import service_url
 from services.sales import views
-from services.sales.config import UoW, UoWDep
+from services.sales.config import SalesConfig, UoW, UoWDep
 from services.sales.contract import OrderStatus
-from services.sales.domain import accounts, catalogue, orders, quotes, tickets
+from services.sales.domain import accounts, catalogue, inquiries, orders, quotes, tickets
 from services.sales.domain.rules import seller_pays_carriage
 from services.sales.domain.sla import TicketStatus
 from services.sales.models import (
@@ -32,6 +34,10 @@ from services.sales.models import (
     AccountCreate,
     AccountPublic,
     CancelRequest,
+    Inquiry,
+    InquiryCreate,
+    InquiryPublic,
+    InquiryStatus,
     MessageCreate,
     MessagePublic,
     Model,
@@ -312,3 +318,49 @@ async def list_notifications(
     ).where(MAIL.c.ref == f"account:{account_id}")
     page = await paginate(uow.session, query, MAIL.c.id, cursor, limit)
     return page.map(views.notification_public)
+
+
+# -- inquiries (RFQ) -----------------------------------------------------------------------------------
+
+
+def inquiry_rate_limit(request: Request) -> None:
+    """The form is public: 429 with Retry-After once a client exceeds the limit."""
+    config: SalesConfig = request.app.state.config
+    limiter: RateLimiter = request.app.state.inquiry_limiter
+    limiter.enforce(client_address(request, behind_gateway=config.behind_gateway), "inquiries")
+
+
+@router.post(
+    "/inquiries",
+    status_code=201,
+    response_model=InquiryPublic,
+    dependencies=[Depends(inquiry_rate_limit)],
+    summary="Send an inquiry (RFQ): public storefront form or staff",
+)
+async def create_inquiry(body: InquiryCreate, uow: UoWDep) -> InquiryPublic:
+    inquiry, lines, moqs = await _save(uow, inquiries.receive_inquiry(uow, body), "the inquiry clashes; retry")
+    return views.inquiry_public(inquiry, lines, moqs, [])
+
+
+async def _inquiry_answers(uow: UoW, rows: list[Inquiry]) -> dict[str, InquiryPublic]:
+    ids = [i.id for i in rows]
+    lines = await inquiries.lines_of(uow.session, ids)
+    quote_ids = await inquiries.quote_ids_of(uow.session, ids)
+    skus = sorted({ln.sku for group in lines.values() for ln in group})
+    moqs = {sku: item.moq for sku, item in (await catalogue.catalogue_of(uow.session, skus)).items()}
+    return {i.id: views.inquiry_public(i, lines[i.id], moqs, quote_ids[i.id]) for i in rows}
+
+
+@router.get("/inquiries", response_model=Page[InquiryPublic], summary="Inquiries, by status")
+async def list_inquiries(
+    uow: UoWDep, _: Sales, status: InquiryStatus | None = None, cursor: Cursor = None, limit: Limit = 50
+) -> Page[InquiryPublic]:
+    page = await paginate(uow.session, select(Inquiry), Inquiry.id, cursor, limit, filters={Inquiry.status: status})
+    answers = await _inquiry_answers(uow, page.items)
+    return page.map(lambda i: answers[i.id])
+
+
+@router.get("/inquiries/{inquiry_id}", response_model=InquiryPublic, summary="One inquiry with its quotes")
+async def get_inquiry(inquiry_id: IdPath, uow: UoWDep, _: Sales) -> InquiryPublic:
+    inquiry = await get_or_404(uow.session, Inquiry, inquiry_id, what="inquiry", field="inquiry_id")
+    return (await _inquiry_answers(uow, [inquiry]))[inquiry_id]

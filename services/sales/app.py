@@ -12,7 +12,7 @@ from hanse.scheduler import Job
 from hanse.settings import Settings
 from services.sales import api, handlers, models
 from services.sales.config import SalesConfig
-from services.sales.domain import tickets
+from services.sales.domain import inquiries, tickets
 
 
 def build(settings: Settings | None = None, config: SalesConfig | None = None) -> FastAPI:
@@ -24,7 +24,10 @@ def build(settings: Settings | None = None, config: SalesConfig | None = None) -
         models=models,
         config=config,
         settings=settings,
-        jobs=[Job("ticket-sla-breaches", every_seconds=config.sla_check_seconds, run=tickets.publish_breaches)],
+        jobs=[
+            Job("ticket-sla-breaches", every_seconds=config.sla_check_seconds, run=tickets.publish_breaches),
+            Job("inquiries-lost", every_seconds=config.sla_check_seconds, run=inquiries.mark_lost_inquiries),
+        ],
         templates=Path(__file__).parent / "templates",
     )
     # One limiter per app: its counters live in this process.

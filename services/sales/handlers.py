@@ -13,7 +13,7 @@ from services.logistics.contract import (
     StockShort,
 )
 from services.sales.config import UoW
-from services.sales.domain import accounts, notify, orders
+from services.sales.domain import accounts, inquiries, notify, orders
 
 
 def _with_reasons(prefix: str, reasons: list[str]) -> str:
@@ -76,4 +76,5 @@ HANDLERS: dict[str, Handler] = {
     "logistics.shipment.delivered.v1": on_shipment_delivered,
     "finance.invoice.paid.v1": on_invoice_paid,
     "finance.invoice.issued.v1": notify.invoice_issued,
+    "compliance.screening.completed.v1": inquiries.screened,
 }

@@ -19,6 +19,10 @@ from services.sales.models import (
     AccountPublic,
     Dimensions,
     HistoryEntry,
+    Inquiry,
+    InquiryLinePublic,
+    InquiryLineRow,
+    InquiryPublic,
     LineBase,
     MessagePublic,
     NotificationPublic,
@@ -225,4 +229,18 @@ def notification_public(row: Any) -> NotificationPublic:
         status=row.status,
         sent_at=row.sent_at,
         created_at=row.created_at,
+    )
+
+
+# -- inquiries ---------------------------------------------------------------------------------------
+
+
+def inquiry_public(
+    inquiry: Inquiry, lines: Sequence[InquiryLineRow], moqs: dict[str, int], quote_ids: Sequence[str]
+) -> InquiryPublic:
+    return from_row(
+        InquiryPublic,
+        inquiry,
+        lines=[InquiryLinePublic(sku=ln.sku, quantity=ln.quantity, moq=moqs.get(ln.sku, 1)) for ln in lines],
+        quote_ids=list(quote_ids),
     )

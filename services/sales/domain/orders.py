@@ -17,7 +17,7 @@ from hanse.events import utcnow
 from hanse.ids import new_id
 from services.sales import views
 from services.sales.config import UoW
-from services.sales.domain import notify
+from services.sales.domain import inquiries, notify
 from services.sales.domain.quotes import quote_lines
 from services.sales.domain.rules import OrderState, Signal, Transition, advance, cancel
 from services.sales.models import Account, Amounts, LineBase, OrderHistory, OrderLineRow, Quote, SalesOrder, TradeTerms
@@ -57,6 +57,7 @@ async def accept_quote(uow: UoW, quote_id: str) -> SalesOrder:
     order_lines = [OrderLineRow(**ln.model_dump(include=set(LineBase.model_fields)), order_id=order.id) for ln in lines]
     session.add_all(order_lines)
     quote.status, quote.order_id = "accepted", order.id
+    await inquiries.mark(uow, quote.inquiry_id, "won")
     session.add(OrderHistory(order_id=order.id, status="placed", reason=f"quote {quote.id} accepted", at=now))
     await uow.publish(views.order_placed(order, order_lines, account), correlation_id=order.id)
     await uow.publish(views.status_changed(order, "placed", None, "quote accepted"), correlation_id=order.id)

@@ -16,9 +16,17 @@ from hanse.ids import new_id
 from hanse.money import FxRate, Money, ecb_rate, round_money
 from services.sales import views
 from services.sales.config import UoW
-from services.sales.domain import notify
+from services.sales.domain import inquiries, notify
 from services.sales.domain.catalogue import catalogue_of
-from services.sales.domain.rules import Goods, fx_applied, incoterm, price_goods, quote_totals, transport_mode
+from services.sales.domain.rules import (
+    Goods,
+    answer_moq,
+    fx_applied,
+    incoterm,
+    price_goods,
+    quote_totals,
+    transport_mode,
+)
 from services.sales.models import Account, Quote, QuoteCreate, QuoteLineRow, TradeTerms
 
 
@@ -39,6 +47,7 @@ class QuoteDraft:
     mode: str
     goods: Goods
     payment_terms: str | None = None  # a sales frame's; None: the account's at acceptance
+    notes: list[str | None] | None = None  # per line, why it differs from what was asked
 
 
 async def draft_quote(uow: UoW, data: QuoteCreate) -> QuoteDraft:
@@ -50,11 +59,18 @@ async def draft_quote(uow: UoW, data: QuoteCreate) -> QuoteDraft:
         raise Invalid("incoterm is required (the account has no sales frame that sets one)", field="incoterm")
     term = incoterm(data.incoterm or account.frame_incoterm or "")
     mode = transport_mode(term, data.mode, uow.settings.seller_country, data.destination_country)
-    if data.lines is None:
-        raise Invalid("lines are required", field="lines")
-    catalogue = await catalogue_of(uow.session, sorted({line.sku for line in data.lines}))
-    goods = price_goods([(line.sku, line.quantity) for line in data.lines], catalogue, data.currency)
-    return QuoteDraft(data, term, mode, goods, account.frame_payment_terms)
+    requested = [(line.sku, line.quantity) for line in data.lines or []]
+    if data.inquiry_id is not None:
+        _, asked = await inquiries.inquiry_to_quote(uow, data.inquiry_id)
+        requested = requested or [(line.sku, line.quantity) for line in asked]
+    if not requested:
+        raise Invalid("lines are required (or an inquiry_id whose lines to quote)", field="lines")
+    catalogue = await catalogue_of(uow.session, sorted({sku for sku, _ in requested}))
+    notes: list[str | None] = [None] * len(requested)
+    if data.inquiry_id is not None:
+        requested, notes = answer_moq(requested, catalogue)
+    goods = price_goods(requested, catalogue, data.currency)
+    return QuoteDraft(data, term, mode, goods, account.frame_payment_terms, notes)
 
 
 def _freight_in(currency: str, freight: Freight) -> tuple[Decimal, FxRate | None]:
@@ -109,11 +125,13 @@ async def issue_quote(uow: UoW, draft: QuoteDraft, freight: Freight | None) -> t
             quantity=line.quantity,
             unit_price=line.unit_price,
             amount=line.amount,
+            note=draft.notes[i] if draft.notes else None,
         )
         for i, line in enumerate(goods.lines)
     ]
     uow.session.add_all(lines)
     await uow.publish(views.quote_issued(quote, lines), correlation_id=quote.id)
+    await inquiries.mark(uow, quote.inquiry_id, "quoted")
     await notify.quote_issued(uow, quote, lines)
     return quote, lines
 

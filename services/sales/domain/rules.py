@@ -196,6 +196,24 @@ def price_goods(
     return Goods(currency, lines, subtotal, weight, volume, list(rates.values()))
 
 
+def answer_moq(
+    requested: Sequence[tuple[str, int]], catalogue: dict[str, CatalogueItem]
+) -> tuple[list[tuple[str, int]], list[str | None]]:
+    """An inquiry below a product's MOQ is answered with the MOQ, not refused: the quantities to
+    quote, and per line the note that says so."""
+    lines: list[tuple[str, int]] = []
+    notes: list[str | None] = []
+    for sku, quantity in requested:
+        item = catalogue.get(sku)
+        if item is not None and quantity < item.moq:
+            lines.append((sku, item.moq))
+            notes.append(f"{sku}: {quantity} asked, quoted at the minimum order quantity of {item.moq}")
+        else:
+            lines.append((sku, quantity))
+            notes.append(None)
+    return lines, notes
+
+
 def default_mode(term: str, seller_country: str, destination_country: str) -> TransportMode:
     """Sea-only terms go by sea; within the EU (or domestic) by road; elsewhere by air."""
     if INCOTERMS[term][0]:
