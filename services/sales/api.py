@@ -33,7 +33,11 @@ from services.sales.models import (
     Account,
     AccountCreate,
     AccountPublic,
+    AccountUpdate,
     CancelRequest,
+    Contact,
+    ContactCreate,
+    ContactPublic,
     Inquiry,
     InquiryCreate,
     InquiryPublic,
@@ -128,6 +132,28 @@ async def get_account(account_id: IdPath, uow: UoWDep, _: Sales) -> AccountPubli
     return views.account_public(await get_or_404(uow.session, Account, account_id, what="account", field="account_id"))
 
 
+@router.patch("/accounts/{account_id}", response_model=AccountPublic, summary="Change an account")
+async def update_account(account_id: IdPath, body: AccountUpdate, uow: UoWDep, _: Sales) -> AccountPublic:
+    account = await _save(uow, accounts.update_account(uow, account_id, body), "the account changed; retry")
+    return views.account_public(account)
+
+
+@router.post("/accounts/{account_id}/contacts", status_code=201, response_model=ContactPublic, summary="Add a contact")
+async def create_contact(account_id: IdPath, body: ContactCreate, uow: UoWDep, _: Sales) -> ContactPublic:
+    contact = await _save(uow, accounts.add_contact(uow, account_id, body), "the contact clashes; retry")
+    return ContactPublic.model_validate(contact, from_attributes=True)
+
+
+@router.get("/accounts/{account_id}/contacts", response_model=Page[ContactPublic], summary="An account's contacts")
+async def list_contacts(
+    account_id: IdPath, uow: UoWDep, _: Sales, cursor: Cursor = None, limit: Limit = 50
+) -> Page[ContactPublic]:
+    await get_or_404(uow.session, Account, account_id, what="account", field="account_id")
+    query = select(Contact).where(Contact.account_id == account_id)
+    page = await paginate(uow.session, query, Contact.id, cursor, limit)
+    return page.map(lambda c: ContactPublic.model_validate(c, from_attributes=True))
+
+
 # -- quotes ------------------------------------------------------------------------------------------
 
 
@@ -178,6 +204,10 @@ def _json(response: httpx.Response) -> dict[str, Any]:
 
 @router.post("/quotes", status_code=201, response_model=QuotePublic, summary="Issue a quote")
 async def create_quote(body: QuoteCreate, uow: UoWDep, _: Sales) -> QuotePublic:
+    return await _issue_quote(uow, body)
+
+
+async def _issue_quote(uow: UoW, body: QuoteCreate) -> QuotePublic:
     draft = await quotes.draft_quote(uow, body)
     freight = None
     if seller_pays_carriage(draft.incoterm):
@@ -241,6 +271,16 @@ async def list_orders(
 async def get_order(order_id: IdPath, uow: UoWDep, _: OrderReader) -> OrderPublic:
     order = await get_or_404(uow.session, SalesOrder, order_id, what="order", field="order_id")
     return await _order_answer(uow, order)
+
+
+@router.post(
+    "/orders/{order_id}/reorder",
+    status_code=201,
+    response_model=QuotePublic,
+    summary="Reorder: a new quote at today's prices",
+)
+async def reorder(order_id: IdPath, uow: UoWDep, _: Sales) -> QuotePublic:
+    return await _issue_quote(uow, await orders.reorder_request(uow, order_id))
 
 
 @router.post("/orders/{order_id}/cancel", response_model=OrderPublic, summary="Cancel an order before it ships")

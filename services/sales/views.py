@@ -18,6 +18,7 @@ from services.sales.models import (
     Account,
     AccountPublic,
     Dimensions,
+    FrameDefaults,
     HistoryEntry,
     Inquiry,
     InquiryLinePublic,
@@ -101,7 +102,18 @@ def product_created(product: Product) -> contract.ProductCreated:
 
 
 def account_public(account: Account) -> AccountPublic:
-    return from_row(AccountPublic, account)
+    frame = None
+    if account.frame_contract_id:
+        frame = FrameDefaults(
+            contract_id=account.frame_contract_id,
+            incoterm=account.frame_incoterm,
+            payment_terms=account.frame_payment_terms,
+        )
+    return from_row(AccountPublic, account, sales_frame=frame)
+
+
+def account_updated(account: Account, changed: list[str]) -> contract.AccountUpdated:
+    return from_row(contract.AccountUpdated, account, account_id=account.id, changed=changed)
 
 
 def account_created(account: Account) -> contract.AccountCreated:

@@ -7,14 +7,14 @@ import logging
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from hanse.errors import PermanentEventError
+from hanse.errors import Invalid, NotFound, PermanentEventError
 from hanse.ids import new_id
 from hanse.validators import language_tag
 from services.marketing.contract import LeadQualified
 from services.sales import views
 from services.sales.config import UoW
 from services.sales.domain.rules import currency_for_country, vat_id_check
-from services.sales.models import Account, AccountCreate
+from services.sales.models import Account, AccountCreate, AccountUpdate, Contact, ContactCreate
 
 log = logging.getLogger("services.sales")
 
@@ -67,3 +67,37 @@ async def open_account_for_lead(uow: UoW, lead: LeadQualified) -> Account:
     account = await open_account(uow, data, lead_id=lead.lead_id)
     log.info("account %s opened for lead %s", account.id, lead.lead_id)
     return account
+
+
+async def update_account(uow: UoW, account_id: str, data: AccountUpdate) -> Account:
+    """PATCH: only the fields given change; a VAT id is validated again; `sales.account.updated` names them."""
+    account = (await uow.session.exec(select(Account).where(Account.id == account_id).with_for_update())).one_or_none()
+    if account is None:
+        raise NotFound(f"no account {account_id}", field="account_id")
+    given = data.model_fields_set
+    for required in ("email", "payment_terms"):
+        if required in given and getattr(data, required) is None:
+            raise Invalid(f"{required} cannot be removed", field=required)
+    new = {name: getattr(data, name) for name in given}
+    if "vat_id" in given:
+        new["vat_id"], new["vat_id_valid"] = (
+            vat_id_check(data.vat_id, account.country) if data.vat_id else (None, False)
+        )
+    changed = sorted(name for name, value in new.items() if getattr(account, name) != value)
+    if not changed:
+        return account
+    for name in changed:
+        setattr(account, name, new[name])
+    uow.session.add(account)
+    await uow.session.flush()
+    await uow.publish(views.account_updated(account, changed), correlation_id=account.id)
+    return account
+
+
+async def add_contact(uow: UoW, account_id: str, data: ContactCreate) -> Contact:
+    if await uow.session.get(Account, account_id) is None:
+        raise NotFound(f"no account {account_id}", field="account_id")
+    contact = Contact(**data.model_dump(), id=new_id("con"), account_id=account_id)
+    uow.session.add(contact)
+    await uow.session.flush()
+    return contact

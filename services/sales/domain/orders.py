@@ -20,7 +20,17 @@ from services.sales.config import UoW
 from services.sales.domain import inquiries, notify
 from services.sales.domain.quotes import quote_lines
 from services.sales.domain.rules import OrderState, Signal, Transition, advance, cancel
-from services.sales.models import Account, Amounts, LineBase, OrderHistory, OrderLineRow, Quote, SalesOrder, TradeTerms
+from services.sales.models import (
+    Account,
+    Amounts,
+    LineBase,
+    OrderHistory,
+    OrderLineRow,
+    Quote,
+    QuoteCreate,
+    SalesOrder,
+    TradeTerms,
+)
 
 log = logging.getLogger("services.sales")
 
@@ -137,3 +147,20 @@ async def cancel_order(uow: UoW, order_id: str, reason: str | None) -> SalesOrde
     await uow.publish(views.order_cancelled(order, step.previous, step.reason), correlation_id=order.id)
     await record_transitions(uow, order, [step])
     return order
+
+
+async def reorder_request(uow: UoW, order_id: str) -> QuoteCreate:
+    """A past order as a new quote request: same buyer, terms and lines, priced again today."""
+    order = await uow.session.get(SalesOrder, order_id)
+    if order is None:
+        raise NotFound(f"no order {order_id}", field="order_id")
+    if order.status == "cancelled":
+        raise Conflict(f"order {order_id} was cancelled; it cannot be reordered", field="order_id")
+    lines, _ = await order_parts(uow.session, [order_id])
+    return QuoteCreate.model_validate(
+        {
+            **order.model_dump(include=set(TradeTerms.model_fields)),
+            "carrier": order.carrier,
+            "lines": [{"sku": ln.sku, "quantity": ln.quantity} for ln in lines[order_id]],
+        }
+    )
