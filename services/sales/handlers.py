@@ -77,4 +77,5 @@ HANDLERS: dict[str, Handler] = {
     "finance.invoice.paid.v1": on_invoice_paid,
     "finance.invoice.issued.v1": notify.invoice_issued,
     "compliance.screening.completed.v1": inquiries.screened,
+    "compliance.contract.status_changed.v1": accounts.frame_changed,
 }

@@ -10,10 +10,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from hanse.errors import Invalid, NotFound, PermanentEventError
 from hanse.ids import new_id
 from hanse.validators import language_tag
+from services.compliance.contract import ContractStatusChanged
 from services.marketing.contract import LeadQualified
 from services.sales import views
 from services.sales.config import UoW
-from services.sales.domain.rules import currency_for_country, vat_id_check
+from services.sales.domain.rules import INCOTERMS, currency_for_country, vat_id_check
 from services.sales.models import Account, AccountCreate, AccountUpdate, Contact, ContactCreate
 
 log = logging.getLogger("services.sales")
@@ -101,3 +102,27 @@ async def add_contact(uow: UoW, account_id: str, data: ContactCreate) -> Contact
     uow.session.add(contact)
     await uow.session.flush()
     return contact
+
+
+async def frame_changed(uow: UoW, change: ContractStatusChanged) -> None:
+    """An active sales frame sets the account's quote defaults; terminated or expired removes them."""
+    if change.party_type != "account" or change.kind != "sales_frame":
+        return
+    account = (
+        await uow.session.exec(select(Account).where(Account.id == change.party_id).with_for_update())
+    ).one_or_none()
+    if account is None:
+        log.warning("sales frame %s names account %s that sales does not know", change.contract_id, change.party_id)
+        return
+    if change.status == "active":
+        term = change.terms.incoterm
+        if term is not None and term.strip().upper() not in INCOTERMS:
+            log.warning("sales frame %s: %r is no Incoterm; no default Incoterm", change.contract_id, term)
+            term = None
+        account.frame_contract_id = change.contract_id
+        account.frame_incoterm = term.strip().upper() if term else None
+        account.frame_payment_terms = change.terms.payment_terms
+    elif account.frame_contract_id == change.contract_id:
+        # Only the frame that set the defaults removes them (an old contract ending changes nothing).
+        account.frame_contract_id = account.frame_incoterm = account.frame_payment_terms = None
+    uow.session.add(account)

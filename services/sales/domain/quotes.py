@@ -21,11 +21,11 @@ from services.sales.domain.catalogue import catalogue_of
 from services.sales.domain.rules import (
     Goods,
     answer_moq,
+    carrier_and_mode,
     fx_applied,
     incoterm,
     price_goods,
     quote_totals,
-    transport_mode,
 )
 from services.sales.models import Account, Quote, QuoteCreate, QuoteLineRow, TradeTerms
 
@@ -58,7 +58,7 @@ async def draft_quote(uow: UoW, data: QuoteCreate) -> QuoteDraft:
     if data.incoterm is None and account.frame_incoterm is None:
         raise Invalid("incoterm is required (the account has no sales frame that sets one)", field="incoterm")
     term = incoterm(data.incoterm or account.frame_incoterm or "")
-    mode = transport_mode(term, data.mode, uow.settings.seller_country, data.destination_country)
+    mode = carrier_and_mode(term, data.carrier, data.mode, uow.settings.seller_country, data.destination_country)
     requested = [(line.sku, line.quantity) for line in data.lines or []]
     if data.inquiry_id is not None:
         _, asked = await inquiries.inquiry_to_quote(uow, data.inquiry_id)

@@ -231,6 +231,23 @@ def transport_mode(term: str, mode: str | None, seller_country: str, destination
     return mode
 
 
+# Logistics' carriers and the one mode each offers (PRODUCT.md, Logistics).
+CARRIER_MODES = {"dhl-express": "courier", "maersk": "sea", "lufthansa-cargo": "air", "db-schenker": "road"}
+
+
+def carrier_and_mode(term: str, carrier: str | None, mode: str | None, seller: str, destination: str) -> str:
+    """The transport mode of a quote that may name a carrier: the carrier's own mode when none is
+    asked; a carrier that does not offer the mode asked for is a 422 naming `carrier`."""
+    if carrier is not None:
+        offered = CARRIER_MODES.get(carrier)
+        if offered is None:
+            raise Invalid(f"unknown carrier {carrier!r} ({', '.join(CARRIER_MODES)})", field="carrier")
+        if mode is not None and mode != offered:
+            raise Invalid(f"{carrier} carries by {offered}, not {mode}", field="carrier")
+        mode = offered
+    return transport_mode(term, mode, seller, destination)
+
+
 INSURED_SHARE = Decimal("1.10")  # Incoterms 2020 CIF/CIP: cover at least 110 % of the value
 
 
