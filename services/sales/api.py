@@ -249,7 +249,8 @@ async def accept_quote(quote_id: IdPath, uow: UoWDep, _: Sales) -> OrderPublic:
 
 async def _order_answer(uow: UoW, order: SalesOrder) -> OrderPublic:
     lines, history = await orders.order_parts(uow.session, [order.id])
-    return views.order_public(order, lines[order.id], history[order.id])
+    returns = await orders.returns_of(uow.session, [order.id])
+    return views.order_public(order, lines[order.id], history[order.id], returns[order.id])
 
 
 @router.get("/orders", response_model=Page[OrderPublic], summary="Orders, by account and status")
@@ -264,7 +265,8 @@ async def list_orders(
     filters = {SalesOrder.account_id: account_id, SalesOrder.status: status}
     page = await paginate(uow.session, select(SalesOrder), SalesOrder.id, cursor, limit, filters=filters)
     lines, history = await orders.order_parts(uow.session, [o.id for o in page.items])
-    return page.map(lambda o: views.order_public(o, lines[o.id], history[o.id]))
+    returns = await orders.returns_of(uow.session, [o.id for o in page.items])
+    return page.map(lambda o: views.order_public(o, lines[o.id], history[o.id], returns[o.id]))
 
 
 @router.get("/orders/{order_id}", response_model=OrderPublic, summary="One order with its history")

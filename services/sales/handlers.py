@@ -78,4 +78,6 @@ HANDLERS: dict[str, Handler] = {
     "finance.invoice.issued.v1": notify.invoice_issued,
     "compliance.screening.completed.v1": inquiries.screened,
     "compliance.contract.status_changed.v1": accounts.frame_changed,
+    "logistics.return.requested.v1": orders.record_return,
+    "logistics.return.inspected.v1": orders.record_return,
 }

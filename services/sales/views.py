@@ -30,6 +30,8 @@ from services.sales.models import (
     OrderHistory,
     OrderLinePublic,
     OrderPublic,
+    OrderReturn,
+    OrderReturnPublic,
     PriceTier,
     Product,
     ProductPublic,
@@ -149,12 +151,18 @@ def quote_issued(quote: Quote, lines: Sequence[LineBase]) -> contract.QuoteIssue
 # -- orders ------------------------------------------------------------------------------------------
 
 
-def order_public(order: SalesOrder, lines: Sequence[LineBase], history: Sequence[OrderHistory]) -> OrderPublic:
+def order_public(
+    order: SalesOrder,
+    lines: Sequence[LineBase],
+    history: Sequence[OrderHistory],
+    returns: Sequence[OrderReturn] = (),
+) -> OrderPublic:
     return from_row(
         OrderPublic,
         order,
         lines=[line(OrderLinePublic, ln, order.currency) for ln in lines],
         history=[from_row(HistoryEntry, h) for h in history],
+        returns=[OrderReturnPublic.model_validate(r, from_attributes=True) for r in returns],
         **amounts(order),
     )
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from hanse.errors import Invalid
-from services.sales.domain.rules import CatalogueItem, answer_moq, carrier_and_mode
+from services.sales.domain.rules import CatalogueItem, answer_moq, carrier_and_mode, fully_returned
 
 
 def item(sku: str, moq: int) -> CatalogueItem:
@@ -32,3 +32,10 @@ def test_a_carrier_sets_the_mode_and_refuses_another():
     with pytest.raises(Invalid) as sea_only:
         carrier_and_mode("CIF", "lufthansa-cargo", None, "DE", "US")
     assert sea_only.value.field == "mode"
+
+
+def test_an_order_is_fully_returned_when_every_line_came_back():
+    ordered = [("A", 10), ("B", 2), ("A", 5)]
+    assert not fully_returned(ordered, [("A", 15), ("B", 1)])
+    assert fully_returned(ordered, [("A", 9), ("B", 2), ("A", 6)])
+    assert not fully_returned([], [("A", 1)])

@@ -15,17 +15,19 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from hanse.errors import Conflict, NotFound, PermanentEventError
 from hanse.events import utcnow
 from hanse.ids import new_id
+from services.logistics.contract import ReturnInspected, ReturnRequested
 from services.sales import views
 from services.sales.config import UoW
 from services.sales.domain import inquiries, notify
 from services.sales.domain.quotes import quote_lines
-from services.sales.domain.rules import OrderState, Signal, Transition, advance, cancel
+from services.sales.domain.rules import OrderState, Signal, Transition, advance, cancel, fully_returned
 from services.sales.models import (
     Account,
     Amounts,
     LineBase,
     OrderHistory,
     OrderLineRow,
+    OrderReturn,
     Quote,
     QuoteCreate,
     SalesOrder,
@@ -164,3 +166,50 @@ async def reorder_request(uow: UoW, order_id: str) -> QuoteCreate:
             "lines": [{"sku": ln.sku, "quantity": ln.quantity} for ln in lines[order_id]],
         }
     )
+
+
+async def returns_of(session: AsyncSession, order_ids: Sequence[str]) -> dict[str, list[OrderReturn]]:
+    found: dict[str, list[OrderReturn]] = {oid: [] for oid in order_ids}
+    if order_ids:
+        query = select(OrderReturn).where(OrderReturn.order_id.in_(list(order_ids))).order_by(OrderReturn.created_at)
+        for row in await session.exec(query):
+            found[row.order_id].append(row)
+    return found
+
+
+async def record_return(uow: UoW, event: ReturnRequested | ReturnInspected) -> None:
+    """Logistics' return of (part of) an order: listed on the order; `returned` once everything came back.
+
+    Requested and inspected may arrive in either order: an inspected return never goes back to
+    requested. `returned` is a flag beside the status (a returned order was delivered; finance's
+    credit note settles the money), set when logistics says the order was fully returned or the
+    inspected quantities cover every line.
+    """
+    order = await locked_order(uow.session, event.order_id)
+    if order is None:
+        raise PermanentEventError(f"{uow.cause.type if uow.cause else 'return'} for unknown order {event.order_id}")
+    inspected = isinstance(event, ReturnInspected)
+    now = utcnow()
+    row = await uow.session.get(OrderReturn, event.return_id)
+    if row is None:
+        row = OrderReturn(
+            id=event.return_id, order_id=order.id, rma_number=event.rma_number, status="requested", created_at=now
+        )
+    if isinstance(event, ReturnRequested):
+        row.reason = event.reason
+    if inspected or row.status == "requested":
+        row.status = "inspected" if inspected else "requested"
+        row.lines = [line.model_dump() for line in event.lines]
+    row.updated_at = now
+    uow.session.add(row)
+    await uow.session.flush()
+    if inspected and not order.returned:
+        lines, _ = await order_parts(uow.session, [order.id])
+        returns = (await returns_of(uow.session, [order.id]))[order.id]
+        back = fully_returned(
+            [(ln.sku, ln.quantity) for ln in lines[order.id]],
+            [(ln["sku"], ln["quantity"]) for r in returns if r.status == "inspected" for ln in r.lines],
+        )
+        if event.order_fully_returned or back:
+            order.returned, order.updated_at = True, now
+            uow.session.add(order)

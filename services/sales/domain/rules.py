@@ -360,3 +360,14 @@ def fx_applied(rates: Iterable[FxRate]) -> list[dict[str, str]]:
         {"base": r.base, "quote": r.quote, "rate": format(r.rate, "f"), "rate_date": r.rate_date.isoformat()}
         for r in rates
     ]
+
+
+def fully_returned(ordered: Iterable[tuple[str, int]], returned: Iterable[tuple[str, int]]) -> bool:
+    """Whether the returned quantities cover every ordered quantity, sku by sku."""
+    want: dict[str, int] = {}
+    for sku, quantity in ordered:
+        want[sku] = want.get(sku, 0) + quantity
+    for sku, quantity in returned:
+        if sku in want:
+            want[sku] -= quantity
+    return bool(want) and all(left <= 0 for left in want.values())
