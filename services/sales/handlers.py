@@ -13,7 +13,7 @@ from services.logistics.contract import (
     StockShort,
 )
 from services.sales.config import UoW
-from services.sales.domain import accounts, inquiries, notify, orders
+from services.sales.domain import accounts, inquiries, notify, orders, privacy
 
 
 def _with_reasons(prefix: str, reasons: list[str]) -> str:
@@ -79,5 +79,6 @@ HANDLERS: dict[str, Handler] = {
     "compliance.screening.completed.v1": inquiries.screened,
     "compliance.contract.status_changed.v1": accounts.frame_changed,
     "logistics.return.requested.v1": orders.record_return,
+    "compliance.privacy_request.opened.v1": privacy.answer_privacy_request,
     "logistics.return.inspected.v1": orders.record_return,
 }

@@ -216,6 +216,8 @@ class FrameDefaults(BaseModel):
 
 
 class AccountPublic(AccountBase):
+    # Answered as stored: an erased person's address is a pseudonym (`erased-...@invalid`), no email.
+    email: str  # type: ignore[assignment]
     id: str
     vat_id_valid: bool
     lead_id: str | None
@@ -512,6 +514,7 @@ class InquiryLinePublic(LineIn):
 
 
 class InquiryPublic(InquiryBase):
+    email: str  # type: ignore[assignment]  # a pseudonym once the person's data was erased
     id: str
     status: InquiryStatus
     screening: str | None

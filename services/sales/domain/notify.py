@@ -33,7 +33,14 @@ CARRIER_NAMES = {
 }
 
 
+def reachable(account: Account) -> bool:
+    """An erased person's address is a pseudonym on the reserved `.invalid` domain: never mailed."""
+    return not account.email.lower().endswith("@invalid")
+
+
 async def mail_account(uow: UoW, account: Account, kind: str, context: Mapping[str, Any]) -> None:
+    if not reachable(account):
+        return
     await uow.send_mail(
         kind,
         to=account.email,
@@ -97,6 +104,8 @@ async def invoice_issued(uow: UoW, invoice: InvoiceIssued) -> None:
     account = await uow.session.get(Account, invoice.account_id)
     if account is None:
         log.warning("invoice %s names account %s that sales does not know: no mail", invoice.number, invoice.account_id)
+        return
+    if not reachable(account):
         return
     pdf = await fetch_invoice_pdf(uow, invoice.invoice_id)
     context = {

@@ -14,6 +14,7 @@ from hanse.events import utcnow
 from hanse.ids import new_id
 from services.sales import views
 from services.sales.config import UoW
+from services.sales.domain import notify
 from services.sales.domain.sla import (
     after_message,
     deadlines,
@@ -109,7 +110,7 @@ async def add_message(uow: UoW, ticket_id: str, data: MessageCreate) -> tuple[Ti
     await session.flush()
     if data.author == "agent":
         account = await session.get(Account, ticket.account_id)
-        if account is not None:
+        if account is not None and notify.reachable(account):
             await uow.send_mail(
                 "ticket_reply",
                 to=account.email,
