@@ -18,7 +18,7 @@ from hanse.auth import CurrentPrincipal, Principal, issue_token, require_roles
 from hanse.errors import Conflict, Invalid, NotFound, Unavailable
 from hanse.http import client_address
 from hanse.money import FxRate, Money
-from hanse.pagination import Cursor, Limit, Page, get_or_404, paginate
+from hanse.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor, get_or_404, paginate
 from hanse.ratelimit import RateLimiter
 from hanse.settings import Settings
 from hanse.validators import PRINTABLE
@@ -355,11 +355,32 @@ async def list_notifications(
     account_id: IdPath, uow: UoWDep, _: Sales, cursor: Cursor = None, limit: Limit = 50
 ) -> Page[NotificationPublic]:
     await get_or_404(uow.session, Account, account_id, what="account", field="account_id")
-    query = sa_select(
-        MAIL.c.id, MAIL.c.template, MAIL.c.language, MAIL.c.subject, MAIL.c.status, MAIL.c.sent_at, MAIL.c.created_at
-    ).where(MAIL.c.ref == f"account:{account_id}")
-    page = await paginate(uow.session, query, MAIL.c.id, cursor, limit)
-    return page.map(views.notification_public)
+    # The outbox's ids are integers: the cursor is checked here, a text bound to them would fail on PostgreSQL.
+    after = 0
+    if cursor:
+        value = decode_cursor(cursor)
+        if not value.isdigit() or len(value) > 18:
+            raise Invalid("cursor is not one this API issued", field="cursor")
+        after = int(value)
+    query = (
+        sa_select(
+            MAIL.c.id,
+            MAIL.c.template,
+            MAIL.c.language,
+            MAIL.c.subject,
+            MAIL.c.status,
+            MAIL.c.sent_at,
+            MAIL.c.created_at,
+        )
+        .where(MAIL.c.ref == f"account:{account_id}", MAIL.c.id > after)
+        .order_by(MAIL.c.id)
+        .limit(limit + 1)
+    )
+    rows = list((await uow.session.exec(query)).all())  # type: ignore[call-overload]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(rows[-1].id) if more and rows else None
+    return Page[NotificationPublic](items=[views.notification_public(r) for r in rows], next_cursor=next_cursor)
 
 
 # -- inquiries (RFQ) -----------------------------------------------------------------------------------

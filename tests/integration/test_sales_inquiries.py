@@ -50,7 +50,7 @@ async def status_of(svc: RunningService, inquiry_id: str) -> dict:
 
 async def test_an_inquiry_is_quoted_at_the_moq_won_lost_or_blocked(settings, monkeypatch):
     monkeypatch.setenv("HANSE_SALES_SLA_CHECK_SECONDS", "0.2")
-    monkeypatch.setenv("HANSE_SALES_INQUIRY_RATE_LIMIT", "8/minute")
+    monkeypatch.setenv("HANSE_SALES_INQUIRY_RATE_LIMIT", "9/minute")
     async with run_service("sales", settings) as svc:
         await created(svc, "/products", product_body())  # MOQ 2
         public = svc.client
@@ -59,6 +59,7 @@ async def test_an_inquiry_is_quoted_at_the_moq_won_lost_or_blocked(settings, mon
         bad = await public.post(f"{BASE}/inquiries", json=inquiry_body(lines=[{"sku": "NOPE-1", "quantity": 5}]))
         assert_problem(bad, 422, "lines.0.sku")
         assert_problem(await public.post(f"{BASE}/inquiries", json=inquiry_body(email="not-an-address")), 422, "email")
+        assert_problem(await public.post(f"{BASE}/inquiries", json=inquiry_body(incoterm="XYZ")), 422, "incoterm")
         assert await inquiries_in_db(svc) == 0
 
         # -- public, no token: below the MOQ is accepted and answered with the MOQ

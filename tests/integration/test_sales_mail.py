@@ -126,7 +126,10 @@ async def test_the_buyer_hears_of_every_step_in_german_once(broker, database_url
         assert {n["language"] for n in notes} == {"de"}
         assert all(n["sent_at"] and n["subject"] for n in notes)
         assert_problem(await get(svc, "/accounts/acc_nope/notifications"), 404, "account_id")
-        assert (await get(svc, f"/accounts/{acc['id']}/notifications", limit=1)).json()["next_cursor"]
+        first_page = (await get(svc, f"/accounts/{acc['id']}/notifications", limit=1)).json()
+        second_page = await get(svc, f"/accounts/{acc['id']}/notifications", limit=1, cursor=first_page["next_cursor"])
+        assert second_page.json()["items"][0]["kind"] == "order_confirmed"
+        assert_problem(await get(svc, f"/accounts/{acc['id']}/notifications", cursor="YWJj"), 422, "cursor")
 
 
 async def _n(sink, n: int):

@@ -16,6 +16,7 @@ from services.compliance.contract import ScreeningCompleted
 from services.sales import contract
 from services.sales.config import UoW
 from services.sales.domain.catalogue import catalogue_of
+from services.sales.domain.rules import incoterm
 from services.sales.models import Inquiry, InquiryCreate, InquiryLineRow, Quote
 
 BLOCKED = "blocked by compliance screening"
@@ -23,6 +24,8 @@ BLOCKED = "blocked by compliance screening"
 
 async def receive_inquiry(uow: UoW, data: InquiryCreate) -> tuple[Inquiry, list[InquiryLineRow], dict[str, int]]:
     """Record an RFQ and have compliance screen the party; a line below the MOQ is kept (quoted at the MOQ)."""
+    if data.incoterm is not None:
+        data = data.model_copy(update={"incoterm": incoterm(data.incoterm)})  # 422 naming incoterm
     catalogue = await catalogue_of(uow.session, sorted({line.sku for line in data.lines}))
     for i, line in enumerate(data.lines):
         if line.sku not in catalogue:
