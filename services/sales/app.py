@@ -12,7 +12,7 @@ from hanse.scheduler import Job
 from hanse.settings import Settings
 from services.sales import api, handlers, models
 from services.sales.config import SalesConfig
-from services.sales.domain import inquiries, tickets
+from services.sales.domain import inquiries, notify, tickets
 
 
 def build(settings: Settings | None = None, config: SalesConfig | None = None) -> FastAPI:
@@ -27,6 +27,7 @@ def build(settings: Settings | None = None, config: SalesConfig | None = None) -
         jobs=[
             Job("ticket-sla-breaches", every_seconds=config.sla_check_seconds, run=tickets.publish_breaches),
             Job("inquiries-lost", every_seconds=config.sla_check_seconds, run=inquiries.mark_lost_inquiries),
+            Job("invoice-mail", every_seconds=config.invoice_mail_seconds, run=notify.send_invoice_mails),
         ],
         templates=Path(__file__).parent / "templates",
     )

@@ -28,8 +28,9 @@ class SalesConfig(BaseSettings):
     inquiry_rate_limit: str = "10/minute"
     # True only when the gateway is the sole way in: then the client IP comes from X-Forwarded-For.
     behind_gateway: bool = False
-    # How long a finance PDF fetch for the invoice mail may take (seconds).
+    # How long a finance PDF fetch for the invoice mail may take, and how often queued invoice mail is sent (s).
     finance_timeout: float = Field(10.0, gt=0, le=120)
+    invoice_mail_seconds: float = Field(2.0, gt=0, le=3600)
 
     @field_validator("inquiry_rate_limit")
     @classmethod

@@ -8,7 +8,7 @@ do not validate on construction, so the rules on a base guard requests and answe
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -612,3 +612,25 @@ class TicketPublic(TicketBase):
 
 class CancelRequest(BaseModel):
     reason: Reason | None = None
+
+
+class InvoiceMail(Model, table=True):
+    """An invoice to mail with finance's PDF: written by the event handler, sent by a job that fetches
+    the PDF outside any transaction and retries until finance answers (nothing is dead-lettered)."""
+
+    __tablename__ = "invoice_mail"
+
+    invoice_id: str = SQLField(sa_column=Column(String(64), primary_key=True))
+    account_id: str = SQLField(sa_type=String(40))
+    order_id: str = SQLField(sa_type=String(40))
+    number: str = SQLField(sa_type=String(64))
+    kind: str = SQLField(sa_type=String(16))
+    total: Decimal = SQLField(sa_type=MONEY)
+    currency: str = SQLField(sa_type=String(3))
+    due_date: date | None = None
+    status: str = SQLField(default="pending", sa_column=Column(String(16), nullable=False, index=True))
+    attempts: int = 0
+    last_error: str | None = None
+    next_attempt_at: datetime = SQLField(default_factory=utcnow, sa_type=UTCDateTime)
+    created_at: datetime = SQLField(default_factory=utcnow, sa_type=UTCDateTime)
+    sent_at: datetime | None = SQLField(default=None, sa_type=UTCDateTime)
