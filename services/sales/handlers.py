@@ -47,7 +47,9 @@ async def on_stock_reserved(uow: UoW, payload: StockReserved) -> None:
 
 async def on_shipment_booked(uow: UoW, payload: ShipmentBooked) -> None:
     reason = f"shipment {payload.shipment_id} booked with {payload.carrier} by {payload.mode}"
-    await orders.advance_order(uow, payload.order_id, "booked", f"{reason}, tracking {payload.tracking_number}")
+    await orders.advance_order(
+        uow, payload.order_id, "booked", f"{reason}, tracking {payload.tracking_number}", payload
+    )
 
 
 async def on_shipment_dispatched(uow: UoW, payload: ShipmentDispatched) -> None:

@@ -385,6 +385,9 @@ class OrderBase(TradeTerms):
     paid: bool = False
     carrier: str | None = SQLField(default=None, sa_type=String(32))
     language: str | None = SQLField(default=None, sa_type=AutoString)
+    # The shipment as logistics booked it: its carrier and tracking number (for the buyer's mail).
+    shipped_with: str | None = SQLField(default=None, sa_type=AutoString)
+    tracking_number: str | None = SQLField(default=None, sa_type=AutoString)
     # Everything delivered came back (logistics' inspected returns): a flag, not a status.
     returned: bool = False
     placed_at: datetime = SQLField(default_factory=utcnow, sa_type=UTCDateTime)

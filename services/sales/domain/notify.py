@@ -81,8 +81,10 @@ async def order_milestone(uow: UoW, order: SalesOrder, status: str, cause: Any =
     if status == "confirmed":
         await mail_account(uow, account, "order_confirmed", context)
     elif status == "shipped" and isinstance(cause, ShipmentDispatched):
-        carrier = cause.carrier_name or CARRIER_NAMES.get(cause.carrier or "", cause.carrier or "")
-        context |= {"carrier_name": carrier or "-", "tracking_number": cause.tracking_number or "-"}
+        carrier_id = cause.carrier or order.shipped_with or ""
+        carrier = cause.carrier_name or CARRIER_NAMES.get(carrier_id, carrier_id)
+        tracking = cause.tracking_number or order.tracking_number
+        context |= {"carrier_name": carrier or "-", "tracking_number": tracking or "-"}
         await mail_account(uow, account, "shipment_dispatched", context)
     elif status == "delivered" and isinstance(cause, ShipmentDelivered):
         zone = ZoneInfo(zone_for(account.country, account.timezone))

@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from hanse.errors import Conflict, NotFound, PermanentEventError
 from hanse.events import utcnow
 from hanse.ids import new_id
-from services.logistics.contract import ReturnInspected, ReturnRequested
+from services.logistics.contract import ReturnInspected, ReturnRequested, ShipmentBooked
 from services.sales import views
 from services.sales.config import UoW
 from services.sales.domain import inquiries, notify
@@ -134,6 +134,10 @@ async def advance_order(uow: UoW, order_id: str, signal: Signal, reason: str, pa
     if order is None:
         # Sales places every order before anyone can act on it: an unknown id is garbage.
         raise PermanentEventError(f"{event_type} for unknown order {order_id}")
+    if isinstance(payload, ShipmentBooked):
+        # Kept for the dispatch mail: the dispatch event may not name them.
+        order.shipped_with, order.tracking_number = payload.carrier, payload.tracking_number
+        uow.session.add(order)
     transitions = await apply_signal(uow, order, signal, reason)
     if not transitions:
         log.info("order %s: %s left it %s", order_id, event_type, order.status)
