@@ -113,3 +113,12 @@ def test_ticket_status_moves():
         set_status("resolved", "pending")
     with pytest.raises(Conflict):
         after_message("closed", "agent")
+
+
+def test_auckland_in_winter_exactly_twelve_hours_ahead():
+    # NZST is UTC+12 in June: 21:00 UTC on Thursday 11 June 2026 is 09:00 Friday in Auckland.
+    opened = datetime(2026, 6, 11, 21, 0, tzinfo=UTC)
+    due = deadlines(opened, "high", "Pacific/Auckland", "NZ")
+    assert due.first_response_due == datetime(2026, 6, 12, 1, 0, tzinfo=UTC)  # 13:00 NZST Friday
+    # 16 h: 8 on Friday, then Monday 15 June, 17:00 NZST = 05:00 UTC Monday.
+    assert due.resolution_due == datetime(2026, 6, 15, 5, 0, tzinfo=UTC)
