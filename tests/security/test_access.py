@@ -22,7 +22,7 @@ from tests.support.gateway import run_gateway
 from tests.support.service import RunningService, run_service
 
 # The only routes anyone may call without a token (besides health, metrics and the API docs).
-PUBLIC_ROUTES = {("POST", "/api/v1/marketing/leads")}
+PUBLIC_ROUTES = {("POST", "/api/v1/marketing/leads"), ("POST", "/api/v1/sales/inquiries")}
 # Routes open to any valid token, whatever its roles: the catalogue is what everyone sells from.
 ANY_TOKEN_ROUTES = {("GET", "/api/v1/sales/products"), ("GET", "/api/v1/sales/products/{sku}")}
 PARAM = re.compile(r"\{[^}]+\}")
