@@ -169,6 +169,8 @@ async def price_freight(settings: Settings, draft: quotes.QuoteDraft) -> quotes.
     }
     if goods.volume_m3 is not None:
         body["volume_m3"] = format(goods.volume_m3.quantize(Decimal("0.000001")), "f")
+    if draft.request.carrier is not None:
+        body["carrier"] = draft.request.carrier  # that carrier's rate table, not the cheapest for the mode
     token, _ = issue_token("service:sales", ["sales"], settings)
     url = f"{service_url(settings, 'logistics')}/api/v1/logistics/rates"
     try:
@@ -181,7 +183,7 @@ async def price_freight(settings: Settings, draft: quotes.QuoteDraft) -> quotes.
     if response.status_code in (400, 422):
         problem = _json(response)
         their_field = str(problem.get("field") or "")
-        field = their_field if their_field in ("destination_country", "mode", "currency") else "lines"
+        field = their_field if their_field in ("destination_country", "mode", "currency", "carrier") else "lines"
         raise Invalid(f"logistics cannot price the freight: {problem.get('detail', response.text[:200])}", field=field)
     if response.status_code != 200 and response.status_code != 201:
         raise Unavailable(f"logistics answered {response.status_code}, freight cannot be priced", service="logistics")

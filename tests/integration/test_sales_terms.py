@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 from datetime import date
 
+import httpx
+import pytest
+
 from services.compliance.contract import ContractStatusChanged, ContractTerms
+from tests.conftest import free_port, make_settings
 from tests.integration.test_sales_api import (
     account_body,
     assert_problem,
@@ -16,7 +21,7 @@ from tests.integration.test_sales_api import (
     sales_events,
 )
 from tests.support.kafka import eventually
-from tests.support.service import RunningService, run_service
+from tests.support.service import RunningService, run_service, serve_on_port
 
 
 def frame(account_id: str, status: str, contract_id: str = "ctr_1", **terms) -> ContractStatusChanged:
@@ -86,3 +91,41 @@ async def test_a_sales_frame_sets_the_quote_defaults_and_a_carrier_its_mode(sett
             await post(svc, "/quotes", quote_body(acc["id"], incoterm="FCA", carrier="maersk", mode="air"))
         ).json()
         assert problem["field"] == "carrier"
+
+
+def _logistics_prices_carriers() -> bool:
+    app = importlib.import_module("services.logistics.app").build()
+    schemas = app.openapi().get("components", {}).get("schemas", {})
+    return "carrier" in schemas.get("RateRequest", {}).get("properties", {})
+
+
+async def test_a_named_carrier_is_priced_by_its_own_rate_table(settings, tmp_path, monkeypatch):
+    if not _logistics_prices_carriers():
+        pytest.skip("logistics' rate endpoint does not take a carrier yet (its helper is adding carriers)")
+    logistics_settings = make_settings(
+        settings.kafka_bootstrap_servers, f"sqlite+aiosqlite:///{tmp_path / 'logistics.db'}"
+    )
+    logistics = importlib.import_module("services.logistics.app").build(logistics_settings)
+    async with serve_on_port(logistics, free_port()) as url, run_service("sales", settings) as svc:
+        monkeypatch.setenv("HANSE_LOGISTICS_URL", url)
+        await created(svc, "/products", product_body())
+        acc = await created(svc, "/accounts", account_body())
+        body = quote_body(acc["id"], incoterm="CPT", named_place="New York", carrier="dhl-express")
+        quote = await created(svc, "/quotes", body)
+        assert (quote["carrier"], quote["mode"]) == ("dhl-express", "courier")
+        async with httpx.AsyncClient(base_url=url) as client:
+            rate = await client.post(
+                "/api/v1/logistics/rates",
+                json={
+                    "destination_country": "US",
+                    "mode": "courier",
+                    "carrier": "dhl-express",
+                    "weight_kg": "125.000",
+                    "volume_m3": "0.300000",
+                    "currency": "USD",
+                    "origin_country": "DE",
+                },
+                headers=svc.auth("sales"),
+            )
+        assert rate.status_code == 200, rate.text
+        assert quote["freight"] == rate.json()["price"]
