@@ -95,6 +95,9 @@ def test_zones_and_their_validation():
     assert zone_for("US") == "America/New_York"
     assert zone_for("US", "America/Los_Angeles") == "America/Los_Angeles"
     assert zone_for("AQ") == "UTC" or zone_for("AQ").startswith("Antarctica/")
+    assert zone_for("UA") in ("Europe/Kyiv", "Europe/Kiev")
+    assert zone_for("XX") == "UTC"
+    assert all(ZoneInfo(zone_for(c)) for c in ("US", "CA", "AU", "BR", "RU", "CN", "IN", "ZA", "AE", "SG", "KI"))
     assert check_timezone("Asia/Tokyo") == "Asia/Tokyo"
     for bad in ("Mars/Olympus", "../etc/passwd", "", "UTC+3"):
         with pytest.raises(ValueError):

@@ -73,10 +73,9 @@ def zone_for(country: str, timezone: str | None = None) -> str:
     """The buyer's zone: the account's own, else its country's main zone, else UTC."""
     if timezone:
         return timezone
-    if country in MAIN_ZONE:
-        return MAIN_ZONE[country]
-    zones = get_global("territory_zones").get(country) or []
-    return zones[0] if zones else "UTC"
+    # Only zones this system's tz database has (an old one may lack a renamed zone such as Europe/Kyiv).
+    candidates = [MAIN_ZONE.get(country), *(get_global("territory_zones").get(country) or [])]
+    return next((zone for zone in candidates if zone and zone in _zones()), "UTC")
 
 
 @functools.cache
