@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 
-from bench import flow, gateway_proxy, kernel_events
+from bench import flow, gateway_proxy, kernel_events, newsletter
 
 
 def main() -> None:
@@ -28,6 +28,7 @@ def main() -> None:
     print(f"  gateway/direct ratio: {gw['ratio']:.3f}   (target >= 0.40)")
 
     flow.main()
+    newsletter.main()
 
 
 if __name__ == "__main__":
