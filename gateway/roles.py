@@ -61,7 +61,12 @@ MATRIX: dict[str, tuple[tuple[str, str, Access], ...]] = {
         ("GET", "/api/v1/compliance/checks/{check_id}", ("compliance", "sales")),
         ("GET", "/api/v1/compliance/reviews", ("compliance",)),
         ("POST", "/api/v1/compliance/checks/{check_id}/decision", ("compliance",)),
+        ("GET", "/api/v1/compliance/audit/verify", ("compliance",)),
         ("GET", "/api/v1/compliance/audit", ("compliance",)),
+        ("POST", "/api/v1/compliance/export-controls", ("compliance",)),
+        ("GET", "/api/v1/compliance/export-controls", ("compliance", "sales")),
+        ("POST", "/api/v1/compliance/licences", ("compliance",)),
+        ("GET", "/api/v1/compliance/orders/{order_id}/required-documents", ("compliance", "sales", "logistics")),
     ),
     "finance": (
         ("GET", "/api/v1/finance/invoices", ("finance", "sales")),

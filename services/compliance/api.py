@@ -12,14 +12,21 @@ from hanse.errors import DomainError
 from hanse.pagination import Cursor, Limit, Page, paginate
 from services.compliance.config import UoWDep
 from services.compliance.contract import ScreeningResult, SubjectType
-from services.compliance.domain import rules, sanctions, screening, watchlist
+from services.compliance.domain import audit, exports, rules, sanctions, screening, watchlist
 from services.compliance.models import (
     AuditPublic,
     AuditRecord,
+    AuditVerification,
     Check,
     CheckPublic,
     DecisionCreate,
+    ExportControlCreate,
+    ExportControlPublic,
+    ExportControlRule,
     ImportResult,
+    LicenceCreate,
+    LicencePublic,
+    RequiredDocumentPublic,
     SanctionsEntry,
     SanctionsPublic,
     WatchlistCreate,
@@ -31,8 +38,27 @@ router = APIRouter(prefix="/api/v1/compliance", tags=["compliance"])
 
 Officer = Annotated[Principal, require_roles("compliance")]
 Reader = Annotated[Principal, require_roles("compliance", "sales")]
+# Logistics reads the documents an order needs (it also receives them as an event).
+DocumentReader = Annotated[Principal, require_roles("compliance", "sales", "logistics")]
 IdQuery = Annotated[str | None, Query(min_length=1, max_length=255)]
-AuditAction = Literal["screened", "decided", "closed", "watchlist_added", "watchlist_removed", "sanctions_imported"]
+AuditAction = Literal[
+    "screened",
+    "decided",
+    "closed",
+    "watchlist_added",
+    "watchlist_removed",
+    "sanctions_imported",
+    "export_rules_loaded",
+    "export_rule_added",
+    "licence_recorded",
+    "incoterm_checked",
+    "rescreened",
+    "contract_created",
+    "contract_status_changed",
+    "privacy_request_opened",
+    "privacy_request_answered",
+    "privacy_request_completed",
+]
 
 
 class UnsupportedMediaType(DomainError, status=415, title="Unsupported media type", slug="unsupported-media-type"):
@@ -144,6 +170,11 @@ async def decide(check_id: str, body: DecisionCreate, uow: UoWDep, officer: Offi
 # -- audit trail -----------------------------------------------------------------------------------
 
 
+@router.get("/audit/verify", response_model=AuditVerification, summary="Check the audit trail's hash chain")
+async def verify_audit(uow: UoWDep, _: Officer) -> AuditVerification:
+    return await audit.verify(uow.session)
+
+
 @router.get("/audit", response_model=Page[AuditPublic], summary="The audit trail, oldest first")
 async def list_audit(
     uow: UoWDep,
@@ -157,3 +188,43 @@ async def list_audit(
     filters = {AuditRecord.subject_id: subject_id, AuditRecord.check_id: check_id, AuditRecord.action: action}
     page = await paginate(uow.session, select(AuditRecord), AuditRecord.id, cursor, limit, filters=filters)
     return page.map(AuditPublic.model_validate)
+
+
+# -- export control, licences, required documents --------------------------------------------------
+
+
+@router.post(
+    "/export-controls", status_code=201, response_model=ExportControlPublic, summary="Add an export-control rule"
+)
+async def add_export_control(body: ExportControlCreate, uow: UoWDep, officer: Officer) -> ExportControlRule:
+    rule = await exports.add_rule(uow, body, officer.subject)
+    await uow.commit()
+    return rule
+
+
+@router.get("/export-controls", response_model=Page[ExportControlPublic], summary="Export-control rules in force")
+async def list_export_controls(
+    uow: UoWDep, _: Reader, cursor: Cursor = None, limit: Limit = 50
+) -> Page[ExportControlPublic]:
+    page = await paginate(uow.session, select(ExportControlRule), ExportControlRule.id, cursor, limit)
+    return page.map(ExportControlPublic.model_validate)
+
+
+@router.post("/licences", status_code=201, response_model=LicencePublic, summary="Record an export licence")
+async def record_licence(body: LicenceCreate, uow: UoWDep, officer: Officer) -> LicencePublic:
+    licence = await exports.record_licence(
+        uow, body.order_id, body.number, body.authority, body.valid_until, officer.subject
+    )
+    await uow.commit()
+    return licence
+
+
+@router.get(
+    "/orders/{order_id}/required-documents",
+    response_model=Page[RequiredDocumentPublic],
+    summary="The trade documents an order's shipment needs",
+)
+async def required_documents(order_id: str, uow: UoWDep, _: DocumentReader) -> Page[RequiredDocumentPublic]:
+    check = await exports.order_check(uow, order_id)
+    items = [RequiredDocumentPublic.model_validate(d) for d in check.required_documents]
+    return Page(items=items, next_cursor=None)

@@ -12,6 +12,7 @@ from hanse.settings import Settings
 from hanse.uow import UnitOfWork
 from services.compliance import api, handlers, models
 from services.compliance.config import ComplianceConfig
+from services.compliance.domain.exports import load_default_rules
 from services.compliance.domain.sanctions import load_sanctions_if_empty
 
 log = logging.getLogger("hanse.compliance")
@@ -34,6 +35,19 @@ async def load_sanctions(runtime: ServiceRuntime) -> None:
         log.info("compliance: loaded %d sanctions entities from %s", imported, path)
 
 
+async def load_export_rules(runtime: ServiceRuntime) -> None:
+    """Seed an empty export-control table with the shipped starting set."""
+    try:
+        async with runtime.db.session() as session:
+            uow = UnitOfWork(session, runtime.settings, runtime.config)
+            loaded = await load_default_rules(uow)
+            await uow.commit()
+    except IntegrityError:
+        return  # another replica seeded it at the same moment
+    if loaded:
+        log.info("compliance: loaded %d default export-control rules", loaded)
+
+
 def build(settings: Settings | None = None, config: ComplianceConfig | None = None) -> FastAPI:
     # ComplianceConfig() fails fast on a bad HANSE_EMBARGOED_COUNTRIES or threshold.
     return create_service(
@@ -43,7 +57,7 @@ def build(settings: Settings | None = None, config: ComplianceConfig | None = No
         models=models,
         config=config or ComplianceConfig(),
         settings=settings,
-        startup=[load_sanctions],
+        startup=[load_export_rules, load_sanctions],
     )
 
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, StringConstraints
 from sqlalchemy import JSON, Text, UniqueConstraint
 from sqlmodel import AutoString, Field, SQLModel
 
 from hanse.db import UTCDateTime, model_base
-from hanse.validators import CountryCode, Text200
+from hanse.validators import CountryCode, Text200, country_code
 from services.compliance.contract import Match, ScreeningResult, SubjectType
 from services.compliance.domain.rules import CheckStatus, Decision
 
@@ -61,6 +61,13 @@ class Check(CheckBase, Model, table=True):
     matches: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
     # The order as placed, so an officer's later clearance can hand it on to finance and logistics.
     order_terms: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    # Why an open order check holds the order (rules.HoldReason): each is resolved on its own,
+    # a licence the export-control reason, an officer the list match.
+    hold_reasons: list[str] = Field(default_factory=list, sa_type=JSON)
+    # The trade documents the order's shipment needs ([{kind, reason}]), as last published.
+    required_documents: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    # The person's address as the event gave it, so a privacy request finds the screening.
+    email: str | None = Field(default=None, index=True, max_length=320)
 
 
 class CheckPublic(CheckBase):
@@ -139,6 +146,84 @@ class ImportResult(BaseModel):
     skipped: int
 
 
+# -- export control and licences ------------------------------------------------------------------
+
+HsPrefix = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=12, pattern=r"^[0-9]+$")]
+
+
+def _destination(value: str) -> str:
+    return "*" if value.strip() == "*" else country_code(value)
+
+
+# An ISO alpha-2 country code, or "*" for every destination.
+Destination = Annotated[str, StringConstraints(max_length=8), AfterValidator(_destination)]
+
+
+class ExportControlBase(SQLModel):
+    """An HS prefix under control for some destinations ("*": every destination)."""
+
+    hs_prefix: HsPrefix = Field(index=True, max_length=12)
+    destinations: list[Destination] = Field(sa_type=JSON, min_length=1, max_length=300)
+    regime: Text200 = Field(sa_type=AutoString(length=200))
+    note: Reason = Field(sa_type=Text)
+
+
+class ExportControlCreate(ExportControlBase):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ExportControlRule(ExportControlBase, Model, table=True):
+    __tablename__ = "export_control_rule"
+
+    id: str = Field(primary_key=True, max_length=64)
+    source: str = Field(max_length=16)  # "default" (shipped data) or "officer"
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    created_by: str = Field(sa_type=Text)
+
+
+class ExportControlPublic(ExportControlBase):
+    model_config = PUBLIC
+
+    id: str
+    source: str
+    created_at: datetime
+    created_by: str
+
+
+class LicenceBase(SQLModel):
+    order_id: str = Field(index=True, min_length=1, max_length=255)
+    number: Text200 = Field(sa_type=AutoString(length=200))
+    authority: Text200 = Field(sa_type=AutoString(length=200))
+    valid_until: date
+
+
+class LicenceCreate(LicenceBase):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Licence(LicenceBase, Model, table=True):
+    __tablename__ = "export_licence"
+
+    id: str = Field(primary_key=True, max_length=64)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    created_by: str = Field(sa_type=Text)
+
+
+class LicencePublic(LicenceBase):
+    model_config = PUBLIC
+
+    id: str
+    created_at: datetime
+    created_by: str
+    valid: bool = False  # valid_until not passed when recorded
+    cleared: bool = False  # the order's hold ended with it
+
+
+class RequiredDocumentPublic(BaseModel):
+    kind: str
+    reason: str
+
+
 # -- audit trail -----------------------------------------------------------------------------------
 
 
@@ -157,10 +242,36 @@ class AuditBase(SQLModel):
 
 class AuditRecord(AuditBase, Model, table=True):
     __tablename__ = "audit_record"
+    __table_args__ = (UniqueConstraint("seq", name="uq_audit_record_seq"),)
+
+    # The hash chain: entry n hashes entry n-1's hash and its own canonical content.
+    seq: int
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class AuditHead(Model, table=True):
+    """One row: the chain's last entry. Writers lock it, so entries chain one after another."""
+
+    __tablename__ = "audit_head"
+
+    id: int = Field(primary_key=True)
+    seq: int
+    hash: str = Field(max_length=64)
+
+
+class AuditVerification(BaseModel):
+    intact: bool
+    entries: int
+    first_broken: str | None = None
+    first_broken_seq: int | None = None
 
 
 class AuditPublic(AuditBase):
     model_config = PUBLIC
+
+    seq: int
+    hash: str
 
 
 class OrderCancellation(Model, table=True):

@@ -184,6 +184,7 @@ async def test_roles_and_bad_input_on_every_endpoint(settings):
             a["action"] for a in (await c.get(f"{API}/audit", params={"limit": 200}, headers=officer)).json()["items"]
         ]
         assert actions == [
+            "export_rules_loaded",
             "sanctions_imported",
             "watchlist_added",
             "watchlist_added",

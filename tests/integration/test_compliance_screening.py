@@ -150,9 +150,10 @@ async def test_orders_are_cleared_rejected_or_held_and_officers_decide(settings)
         r = await svc.client.get(f"{API}/audit", params={"check_id": held_3}, headers=officer)
         assert [a["action"] for a in r.json()["items"]] == ["screened", "closed"]
 
-        # 5 screenings, cleared + rejected + 3 held, and per officer decision a screening + a verdict.
-        events = await compliance_events(svc, expect=14)
-    assert len(events) == 14, [(e.type, e.subject) for e in events]
+        # 5 screenings, the documents of the 4 orders not rejected, cleared + rejected + 3 held, and per
+        # officer decision a screening + a verdict.
+        events = await compliance_events(svc, expect=18)
+    assert len(events) == 18, [(e.type, e.subject) for e in events]
     by = {(e.type, e.subject, e.data.get("decided_by")): e for e in events}
 
     cleared = by[("compliance.order.cleared.v1", "o-clear", None)]

@@ -8,6 +8,8 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
 from typing import Literal
 
 from rapidfuzz import fuzz
@@ -280,3 +282,93 @@ def decode_csv(raw: bytes) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise Invalid(f"the CSV is not UTF-8 (byte {exc.start})", field="body") from None
+
+
+# -- export control, trade documents, Incoterms ----------------------------------------------------
+
+EXPORT_LICENCE_REQUIRED = "export_licence_required"
+LIST_MATCH = "list_match"
+# A hold ends when its last reason is resolved: a licence resolves the first, an officer the second.
+HoldReason = Literal["export_licence_required", "list_match"]
+
+EU_MEMBERS = frozenset("AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split())
+# Exports leaving the EU above this value (in EUR) need an export declaration (EU customs: the
+# simplified oral/implicit declaration covers low-value exports only).
+EXPORT_DECLARATION_THRESHOLD_EUR = 1000
+SEA_ONLY_INCOTERMS = frozenset({"FAS", "FOB", "CFR", "CIF"})
+
+
+def hs_digits(code: str) -> str:
+    """ "8542.31" and "8542 31" are the HS code 854231: rules and lines compare digits only."""
+    return "".join(ch for ch in code if ch.isdigit())
+
+
+@dataclass(frozen=True)
+class ExportRule:
+    id: str
+    hs_prefix: str
+    destinations: tuple[str, ...]  # ISO alpha-2 codes, or ("*",) for every destination
+    regime: str
+
+
+def export_control_hits(
+    lines: Iterable[tuple[str, str]], destination: str | None, rules: Iterable[ExportRule]
+) -> list[str]:
+    """Reason lines for each (sku, hs_code) line caught by a rule for this destination, in rule order."""
+    dest = (destination or "").upper()
+    reasons: list[str] = []
+    rules = list(rules)
+    for sku, hs_code in lines:
+        digits = hs_digits(hs_code)
+        for rule in rules:
+            if digits.startswith(rule.hs_prefix) and ("*" in rule.destinations or dest in rule.destinations):
+                where = "any destination" if "*" in rule.destinations else dest
+                reasons.append(
+                    f"{EXPORT_LICENCE_REQUIRED}: {sku} (HS {hs_code}) to {where} under rule {rule.id} ({rule.regime})"
+                )
+    return reasons
+
+
+def required_documents(
+    *,
+    seller_country: str,
+    destination: str | None,
+    total_eur: Decimal | None,
+    coo_countries: dict[str, str],
+    licence_reasons: Sequence[str],
+) -> list[tuple[str, str]]:
+    """(kind, reason) of every document a shipment of the order needs, in a fixed order."""
+    dest = (destination or "").upper()
+    seller = seller_country.upper()
+    docs = [
+        ("commercial_invoice", "always: customs value and buyer"),
+        ("packing_list", "always: packages, weights and contents"),
+    ]
+    if dest in coo_countries:
+        docs.append(("certificate_of_origin", coo_countries[dest]))
+    leaves_eu = seller in EU_MEMBERS and dest not in EU_MEMBERS
+    if leaves_eu and total_eur is not None and total_eur > EXPORT_DECLARATION_THRESHOLD_EUR:
+        docs.append(
+            (
+                "export_declaration",
+                f"export from the EU ({seller} to {dest}) above EUR {EXPORT_DECLARATION_THRESHOLD_EUR}"
+                f" (order total EUR {total_eur})",
+            )
+        )
+    if licence_reasons:
+        docs.append(("export_licence", "; ".join(licence_reasons)))
+    return docs
+
+
+def incoterm_decision(incoterm: str, mode: str | None) -> tuple[bool, str]:
+    """Incoterms 2020: FAS, FOB, CFR and CIF are for sea and inland waterway transport only."""
+    term = incoterm.upper()
+    if term in SEA_ONLY_INCOTERMS and mode and mode != "sea":
+        return False, f"{term} is a sea-only Incoterm but the order ships by {mode}; use FCA/CPT/CIP instead"
+    if term in SEA_ONLY_INCOTERMS and not mode:
+        return True, f"{term} is sea-only; no transport mode given, sea assumed"
+    return True, f"{term} fits transport mode {mode or 'unspecified'}"
+
+
+def licence_valid(valid_until: date, today: date) -> bool:
+    return valid_until >= today

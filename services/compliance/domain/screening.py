@@ -13,7 +13,7 @@ from hanse.ids import new_id
 from services.compliance import views
 from services.compliance.config import UoW
 from services.compliance.contract import SubjectType
-from services.compliance.domain import audit, rules
+from services.compliance.domain import audit, exports, rules
 from services.compliance.models import Check, OrderCancellation, SanctionsEntry, WatchlistEntry
 from services.marketing.contract import LeadCaptured
 from services.sales.contract import AccountCreated, OrderCancelled, OrderPlaced, OrderTerms
@@ -59,10 +59,23 @@ async def screen_party(
     *,
     order: OrderTerms | None = None,
     closed: bool = False,
+    licence: list[str] | None = None,
+    email: str | None = None,
 ) -> Check:
-    """Screen a party against both lists, store the check and audit it (no events)."""
+    """Screen a party against both lists, store the check and audit it (no events).
+
+    `licence` lists export-control hits: unless the embargo blocks, they hold the order until a
+    valid licence is recorded, independently of a list match an officer decides.
+    """
     threshold = uow.config.screening_threshold
     found = rules.verdict(embargo, rules.find_matches(party, await candidates(uow.session), threshold))
+    hold_reasons: list[str] = []
+    if found.result == "review":
+        hold_reasons.append(rules.LIST_MATCH)
+    if licence and found.result != "blocked":
+        hold_reasons.append(rules.EXPORT_LICENCE_REQUIRED)
+        base = found.reasons if found.result == "review" else []
+        found = rules.Verdict("review", [rules.EXPORT_LICENCE_REQUIRED, *licence, *base], found.matches)
     now = utcnow()
     final = found.result != "review"
     check = Check(
@@ -81,6 +94,8 @@ async def screen_party(
         created_at=now,
         decided_at=now if final or closed else None,
         order_terms=order.model_dump(mode="json") if order else None,
+        hold_reasons=hold_reasons,
+        email=email,
     )
     uow.session.add(check)
     await audit.record(
@@ -94,6 +109,7 @@ async def screen_party(
             "reasons": found.reasons,
             "threshold": threshold,
             "closed_as_cancelled": closed,
+            "hold_reasons": hold_reasons,
         },
     )
     await uow.session.flush()
@@ -101,31 +117,41 @@ async def screen_party(
 
 
 async def _announce(uow: UoW, check: Check, *, officer: str | None = None, correlation_id: str | None = None) -> None:
-    """Every screening publishes its outcome; an order check also tells sales what becomes of the order."""
+    """Every screening publishes its outcome; an order check also tells sales what becomes of the order.
+
+    The documents the order needs go out first (same transaction, same key), so logistics has the
+    list before it acts on the clearance.
+    """
     await uow.publish(views.screening_completed(check, officer=officer), correlation_id=correlation_id)
+    if check.subject_type == "order" and check.order_id and check.required_documents and officer is None:
+        await uow.publish(views.documents_required(check), correlation_id=correlation_id)
     if check.subject_type == "order" and check.order_id:
         await uow.publish(views.order_verdict(check, officer=officer), correlation_id=correlation_id)
 
 
 async def _screen_new_party(
-    uow: UoW, subject_type: Literal["lead", "account"], subject_id: str, party: rules.Party
+    uow: UoW,
+    subject_type: Literal["lead", "account", "inquiry", "supplier"],
+    subject_id: str,
+    party: rules.Party,
+    email: str | None = None,
 ) -> None:
     """A lead or an account located in an embargoed country is blocked, as an order to it would be."""
     rules.ensure_subject_id(f"{subject_type}_id", subject_id)
     if await existing_check(uow.session, subject_type, subject_id):
         return
     embargo = rules.embargo_reasons(uow.config.embargoed(), party_country=party.country)
-    await _announce(uow, await screen_party(uow, subject_type, subject_id, party, embargo))
+    await _announce(uow, await screen_party(uow, subject_type, subject_id, party, embargo, email=email))
 
 
 async def screen_lead(uow: UoW, lead: LeadCaptured) -> None:
     party = rules.Party(names=(lead.company, lead.contact_name), country=rules.party_country(lead.country))
-    await _screen_new_party(uow, "lead", lead.lead_id, party)
+    await _screen_new_party(uow, "lead", lead.lead_id, party, lead.email)
 
 
 async def screen_account(uow: UoW, account: AccountCreated) -> None:
     party = rules.Party(names=(account.company,), country=rules.party_country(account.country))
-    await _screen_new_party(uow, "account", account.account_id, party)
+    await _screen_new_party(uow, "account", account.account_id, party, account.email)
 
 
 async def screen_order(uow: UoW, placed: OrderPlaced) -> None:
@@ -145,7 +171,14 @@ async def screen_order(uow: UoW, placed: OrderPlaced) -> None:
         buyer_country=buyer_country,
     )
     party = rules.Party(names=(order.company,), country=buyer_country)
-    check = await screen_party(uow, "order", placed.order_id, party, embargo, order=order, closed=cancelled)
+    licence = await exports.licence_reasons(uow, order)
+    await exports.audit_incoterm(uow, order)
+    check = await screen_party(
+        uow, "order", placed.order_id, party, embargo, order=order, closed=cancelled, licence=licence, email=order.email
+    )
+    if check.result != "blocked":
+        check.required_documents = exports.documents_for(uow, order, licence)
+        uow.session.add(check)
     if not cancelled:
         await _announce(uow, check)
 
@@ -176,7 +209,13 @@ async def decide(uow: UoW, check_id: str, decision: rules.Decision, note: str, o
     check = await get_check(uow.session, check_id, lock=True)
     rules.ensure_decidable(check.status, check.result)
     result = rules.decided_result(decision)
-    check.status, check.result, check.decision = "decided", result, decision
+    # Clearing a list match does not replace a missing export licence: the order stays held.
+    waiting = [r for r in check.hold_reasons if r != rules.LIST_MATCH] if decision == "clear" else []
+    check.hold_reasons = waiting
+    if waiting:
+        check.decision = decision
+    else:
+        check.status, check.result, check.decision = "decided", result, decision
     check.decided_by, check.note, check.decided_at = officer, note, utcnow()
     uow.session.add(check)
     await audit.record(
@@ -186,8 +225,12 @@ async def decide(uow: UoW, check_id: str, decision: rules.Decision, note: str, o
         subject_type=check.subject_type,
         subject_id=check.subject_id,
         check_id=check.id,
-        details={"decision": decision, "result": result, "note": note},
+        details={"decision": decision, "result": result, "note": note, "still_waiting_for": waiting},
     )
     # No causing event: the order (or the lead or account) is the business flow.
-    await _announce(uow, check, officer=officer, correlation_id=check.order_id or check.subject_id)
+    correlation = check.order_id or check.subject_id
+    if waiting:
+        await uow.publish(views.screening_completed(check, officer=officer), correlation_id=correlation)
+        return check
+    await _announce(uow, check, officer=officer, correlation_id=correlation)
     return check
