@@ -56,6 +56,7 @@ MATRIX: dict[str, tuple[tuple[str, str, Access], ...]] = {
         ("GET", "/api/v1/compliance/watchlist", ("compliance",)),
         ("DELETE", "/api/v1/compliance/watchlist/{entry_id}", ("compliance",)),
         ("POST", "/api/v1/compliance/sanctions/import", ("compliance",)),
+        ("GET", "/api/v1/compliance/sanctions/imports/{import_id}", ("compliance",)),
         ("GET", "/api/v1/compliance/sanctions", ("compliance",)),
         ("GET", "/api/v1/compliance/checks", ("compliance", "sales")),
         ("GET", "/api/v1/compliance/checks/{check_id}", ("compliance", "sales")),

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from sqlmodel import select
+from starlette.datastructures import UploadFile
 
 from hanse.auth import Principal, require_roles
-from hanse.errors import DomainError
-from hanse.pagination import Cursor, Limit, Page, paginate
+from hanse.errors import DomainError, Invalid
+from hanse.pagination import Cursor, Limit, Page, get_or_404, paginate
 from services.compliance.config import UoWDep
 from services.compliance.contract import ScreeningResult, SubjectType
 from services.compliance.domain import audit, exports, rules, sanctions, screening, watchlist
@@ -23,11 +25,13 @@ from services.compliance.models import (
     ExportControlCreate,
     ExportControlPublic,
     ExportControlRule,
-    ImportResult,
+    ImportAccepted,
     LicenceCreate,
     LicencePublic,
     RequiredDocumentPublic,
     SanctionsEntry,
+    SanctionsImport,
+    SanctionsImportPublic,
     SanctionsPublic,
     WatchlistCreate,
     WatchlistEntry,
@@ -62,7 +66,11 @@ AuditAction = Literal[
 
 
 class UnsupportedMediaType(DomainError, status=415, title="Unsupported media type", slug="unsupported-media-type"):
-    """The sanctions import takes CSV only."""
+    """The sanctions import takes a multipart upload (or a raw CSV / JSON lines body)."""
+
+
+# A raw body is accepted too (scripts: curl --data-binary @targets.simple.csv).
+RAW_TYPES = ("text/csv", "application/csv", "text/plain", "application/octet-stream", "application/x-ndjson")
 
 
 # -- watchlist -------------------------------------------------------------------------------------
@@ -90,15 +98,29 @@ async def remove_from_watchlist(entry_id: str, uow: UoWDep, officer: Officer) ->
 
 # -- sanctions list --------------------------------------------------------------------------------
 
-CSV_TYPES = ("text/csv", "application/csv", "text/plain", "application/octet-stream")
+UPLOAD_CHUNK = 1024 * 1024
+
+
+async def _upload_chunks(upload: UploadFile) -> AsyncIterator[bytes]:
+    while chunk := await upload.read(UPLOAD_CHUNK):
+        yield chunk
 
 
 @router.post(
     "/sanctions/import",
-    response_model=ImportResult,
-    summary="Import an OpenSanctions targets.simple.csv (raw text/csv body)",
+    status_code=202,
+    response_model=ImportAccepted,
+    summary="Upload a sanctions list (multipart `file`: targets.simple.csv or FollowTheMoney JSON lines)",
     openapi_extra={
-        "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}},
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}
+                },
+                "text/csv": {"schema": {"type": "string"}},
+            },
+        },
     },
 )
 async def import_sanctions(
@@ -106,14 +128,35 @@ async def import_sanctions(
     uow: UoWDep,
     officer: Officer,
     replace: Annotated[bool, Query(description="drop entries that are not in this file")] = False,
-) -> ImportResult:
-    media_type = request.headers.get("content-type", "text/csv").split(";", 1)[0].strip().lower()
-    if media_type not in CSV_TYPES:
-        raise UnsupportedMediaType(f"send the CSV as the raw body with Content-Type text/csv, not {media_type}")
-    text = rules.decode_csv(await request.body())
-    imported, skipped = await sanctions.import_sanctions(uow, text, actor=officer.subject, replace=replace)
+) -> ImportAccepted:
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    upload_id = sanctions.new_upload_id()
+    path = sanctions.upload_dir(uow) / f"{upload_id}.upload"
+    filename: str | None = None
+    if media_type == "multipart/form-data":
+        try:
+            form = await request.form(max_files=1, max_fields=10)
+        except Exception as exc:  # a broken multipart body is the client's, whatever the parser raised
+            raise Invalid(f"unreadable multipart body: {exc}", field="file") from None
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise Invalid("send the list as the multipart field 'file'", field="file")
+        filename = upload.filename
+        fmt = await sanctions.store_upload(_upload_chunks(upload), path)
+    elif media_type in RAW_TYPES:
+        fmt = await sanctions.store_upload(request.stream(), path)
+    else:
+        raise UnsupportedMediaType(f"send the list as multipart/form-data field 'file', not {media_type or 'nothing'}")
+    job = await sanctions.accept_upload(uow, path, fmt, filename=filename, actor=officer.subject, replace=replace)
     await uow.commit()
-    return ImportResult(imported=imported, skipped=skipped)
+    return ImportAccepted(id=job.id, status=job.status)
+
+
+@router.get(
+    "/sanctions/imports/{import_id}", response_model=SanctionsImportPublic, summary="An import's status and counts"
+)
+async def get_import(import_id: str, uow: UoWDep, _: Officer) -> SanctionsImport:
+    return await get_or_404(uow.session, SanctionsImport, import_id, what="sanctions import", field="import_id")
 
 
 @router.get("/sanctions", response_model=Page[SanctionsPublic], summary="Screened sanctions entities")

@@ -26,6 +26,8 @@ class ComplianceConfig(BaseSettings):
     screening_threshold: float = Field(88.0, ge=0, le=100)
     # A targets.simple.csv loaded at startup when the sanctions table is empty (default: the sample).
     sanctions_csv: Path | None = None
+    # The largest sanctions upload accepted (HANSE_SANCTIONS_UPLOAD_MAX_MB); other routes keep 1 MiB.
+    sanctions_upload_max_mb: int = Field(1024, ge=1, le=16384)
 
     @field_validator("embargoed_countries")
     @classmethod

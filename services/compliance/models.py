@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, StringConstraints
 from sqlalchemy import JSON, Text, UniqueConstraint
@@ -141,9 +141,52 @@ class SanctionsPublic(SanctionsBase):
     model_config = PUBLIC
 
 
-class ImportResult(BaseModel):
-    imported: int
-    skipped: int
+ImportStatus = Literal["pending", "completed", "failed"]
+
+
+class SanctionsImportBase(SQLModel):
+    """An uploaded list file, imported by the scheduler job (streamed, in batches)."""
+
+    id: str = Field(primary_key=True, max_length=64)
+    status: ImportStatus = Field(index=True, sa_type=AutoString(length=16))
+    format: Literal["csv", "ftm"] = Field(sa_type=AutoString(length=8))
+    filename: str | None = Field(default=None, sa_type=Text)
+    replace: bool = False
+    entities: int = 0  # screened entities imported (Person, Organization, Company, LegalEntity)
+    skipped: int = 0  # well-formed rows of other schemas (Vessel, Address, ...) or without a name
+    rejected: int = 0  # malformed rows: a wrong field count, a JSON line that is not an entity
+    removed: int = 0  # with replace: entries not in the file
+    error: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    created_by: str = Field(sa_type=Text)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class SanctionsImport(SanctionsImportBase, Model, table=True):
+    __tablename__ = "sanctions_import"
+
+    path: str = Field(sa_type=Text)  # the stored upload, removed once imported
+
+
+class SanctionsImportPublic(SanctionsImportBase):
+    model_config = PUBLIC
+
+
+class ImportAccepted(BaseModel):
+    id: str
+    status: ImportStatus
+
+
+class ListState(Model, table=True):
+    """One row: versions of the lists; a change makes screeners rebuild their index and re-screen."""
+
+    __tablename__ = "list_state"
+
+    id: int = Field(primary_key=True)
+    sanctions_version: int = 0
+    watchlist_version: int = 0
+    # The version the last re-screening covered (re-screening runs when the lists moved past it).
+    rescreened_version: int = 0
 
 
 # -- export control and licences ------------------------------------------------------------------

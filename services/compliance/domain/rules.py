@@ -13,6 +13,8 @@ from decimal import Decimal
 from typing import Literal
 
 from rapidfuzz import fuzz
+from rigour.names import normalize_name, remove_org_types
+from rigour.text import ascii_text
 
 from hanse.errors import Conflict, Invalid, PermanentEventError
 from services.compliance.contract import Match, ScreeningResult
@@ -61,7 +63,11 @@ LEGAL_PHRASES: tuple[str, ...] = (
 
 
 def normalise(name: str) -> str:
-    """Casefold, strip diacritics, punctuation to spaces, drop legal forms, collapse whitespace."""
+    """Casefold, strip diacritics, transliterate other scripts, punctuation to spaces, drop legal
+    forms (rigour's org-type table for every script, then ours), collapse whitespace."""
+    if not name.isascii():
+        # Legal forms in their own script first ("ПАО", "有限公司"), then Latin letters for all.
+        name = ascii_text(remove_org_types(normalize_name(name) or name, replacement=" ")) or name
     text = unicodedata.normalize("NFKD", name)
     text = "".join(ch for ch in text if not unicodedata.combining(ch)).casefold().translate(_LETTERS)
     text = _DOTTED.sub(lambda m: m.group(0).replace(".", ""), text)
@@ -106,11 +112,14 @@ class Party:
     country: str | None = None
 
 
-def best_match(party: Party, candidate: Candidate) -> tuple[float, str, str] | None:
+def best_match(
+    party: Party, candidate: Candidate, normalised_names: Sequence[tuple[str, str]] | None = None
+) -> tuple[float, str, str] | None:
     """The best (score, party name, matched entry name) of a party against one entry's names."""
     best: tuple[float, str, str] | None = None
-    for party_name in party.names:
-        normalised = normalise(party_name)
+    if normalised_names is None:
+        normalised_names = [(n, normalise(n)) for n in party.names]
+    for party_name, normalised in normalised_names:
         for entry_name in candidate.names_normalised:
             score = name_score(normalised, entry_name)
             if best is None or score > best[0]:
@@ -126,8 +135,9 @@ def best_match(party: Party, candidate: Candidate) -> tuple[float, str, str] | N
 def find_matches(party: Party, candidates: Iterable[Candidate], threshold: float) -> list[tuple[Match, str]]:
     """Entries scoring at or above the threshold, best first, with a reason line for each."""
     found: list[tuple[Match, str]] = []
+    names = [(n, normalise(n)) for n in party.names]  # once per party, not once per entry
     for candidate in candidates:
-        result = best_match(party, candidate)
+        result = best_match(party, candidate, names)
         if result is None or result[0] < threshold:
             continue
         score, party_name, entry_name = result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Literal
 
 from sqlmodel import select
@@ -13,7 +14,8 @@ from hanse.ids import new_id
 from services.compliance import views
 from services.compliance.config import UoW
 from services.compliance.contract import SubjectType
-from services.compliance.domain import audit, exports, rules
+from services.compliance.domain import audit, exports, rules, sanctions
+from services.compliance.domain.index import NameIndex
 from services.compliance.models import Check, OrderCancellation, SanctionsEntry, WatchlistEntry
 from services.marketing.contract import LeadCaptured
 from services.sales.contract import AccountCreated, OrderCancelled, OrderPlaced, OrderTerms
@@ -21,14 +23,35 @@ from services.sales.contract import AccountCreated, OrderCancelled, OrderPlaced,
 # -- reading ---------------------------------------------------------------------------------------
 
 
-async def candidates(session: AsyncSession) -> list[rules.Candidate]:
-    """Every watchlist and sanctions entry with its normalised names."""
+# The sanctions index of each database this process screens against: (list version, index).
+_INDEXES: dict[str, tuple[int, NameIndex]] = {}
+
+
+async def sanctions_index(uow: UoW) -> NameIndex:
+    """The in-memory index of the sanctions list, rebuilt from the database when the list changed."""
+    version = (await sanctions.list_state(uow.session)).sanctions_version
+    key = uow.settings.database_url_for("compliance")
+    cached = _INDEXES.get(key)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    query = select(SanctionsEntry.id, SanctionsEntry.name, SanctionsEntry.names_normalised, SanctionsEntry.countries)
+    rows = (await uow.session.exec(query.order_by(SanctionsEntry.id))).all()  # type: ignore[call-overload]
+    found = [
+        rules.Candidate("sanctions", i, name, tuple(names), tuple(countries)) for i, name, names, countries in rows
+    ]
+    index = await asyncio.to_thread(NameIndex, found)
+    _INDEXES[key] = (version, index)
+    return index
+
+
+async def candidates(uow: UoW, party: rules.Party) -> list[rules.Candidate]:
+    """Every watchlist entry (a short list) and the sanctions entries the index retrieves for the party."""
     found: list[rules.Candidate] = []
-    for w in (await session.exec(select(WatchlistEntry))).all():
+    for w in (await uow.session.exec(select(WatchlistEntry))).all():
         countries = (w.country,) if w.country else ()
         found.append(rules.Candidate("watchlist", w.id, w.name, (w.name_normalised,), countries))
-    for s in (await session.exec(select(SanctionsEntry))).all():
-        found.append(rules.Candidate("sanctions", s.id, s.name, tuple(s.names_normalised), tuple(s.countries)))
+    index = await sanctions_index(uow)
+    found.extend(index.lookup([rules.normalise(n) for n in party.names]))
     return found
 
 
@@ -68,7 +91,7 @@ async def screen_party(
     valid licence is recorded, independently of a list match an officer decides.
     """
     threshold = uow.config.screening_threshold
-    found = rules.verdict(embargo, rules.find_matches(party, await candidates(uow.session), threshold))
+    found = rules.verdict(embargo, rules.find_matches(party, await candidates(uow, party), threshold))
     hold_reasons: list[str] = []
     if found.result == "review":
         hold_reasons.append(rules.LIST_MATCH)
