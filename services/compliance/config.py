@@ -28,6 +28,8 @@ class ComplianceConfig(BaseSettings):
     sanctions_csv: Path | None = None
     # The largest sanctions upload accepted (HANSE_SANCTIONS_UPLOAD_MAX_MB); other routes keep 1 MiB.
     sanctions_upload_max_mb: int = Field(1024, ge=1, le=16384)
+    # How often the re-screening job looks for list changes (the contract: re-screened within 60 s).
+    rescreen_every_seconds: float = Field(5.0, gt=0, le=60)
 
     @field_validator("embargoed_countries")
     @classmethod

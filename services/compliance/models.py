@@ -74,6 +74,7 @@ class CheckPublic(CheckBase):
     model_config = PUBLIC
 
     matches: list[Match]
+    hold_reasons: list[str] = []
 
 
 class DecisionCreate(BaseModel):
@@ -185,8 +186,21 @@ class ListState(Model, table=True):
     id: int = Field(primary_key=True)
     sanctions_version: int = 0
     watchlist_version: int = 0
-    # The version the last re-screening covered (re-screening runs when the lists moved past it).
+    rules_version: int = 0  # export-control rules
+    # The sum of the versions the last re-screening covered (it runs when the lists moved past it).
     rescreened_version: int = 0
+
+    def total(self) -> int:
+        return self.sanctions_version + self.watchlist_version + self.rules_version
+
+
+class OrderDispatch(Model, table=True):
+    """Tombstone: the order's goods left (logistics.shipment.dispatched.v1); re-screening skips it."""
+
+    __tablename__ = "order_dispatch"
+
+    order_id: str = Field(primary_key=True, max_length=255)
+    dispatched_at: datetime = Field(sa_type=UTCDateTime)
 
 
 # -- export control and licences ------------------------------------------------------------------

@@ -18,7 +18,7 @@ from hanse.money import ecb_rate
 from services.compliance import views
 from services.compliance.config import UoW
 from services.compliance.contract import LicenceRecorded
-from services.compliance.domain import audit, rules
+from services.compliance.domain import audit, rules, sanctions
 from services.compliance.models import Check, ExportControlCreate, ExportControlRule, Licence, LicencePublic
 from services.sales.contract import OrderTerms
 
@@ -65,6 +65,7 @@ async def add_rule(uow: UoW, body: ExportControlCreate, actor: str) -> ExportCon
         created_by=actor,
     )
     uow.session.add(row)
+    await sanctions.bump(uow.session, "rules")  # open orders are checked against it
     await audit.record(
         uow,
         "export_rule_added",

@@ -8,7 +8,7 @@ from hanse.errors import Invalid, NotFound
 from hanse.events import utcnow
 from hanse.ids import new_id
 from services.compliance.config import UoW
-from services.compliance.domain import audit
+from services.compliance.domain import audit, sanctions
 from services.compliance.domain.rules import normalise
 from services.compliance.models import WatchlistCreate, WatchlistEntry
 
@@ -22,6 +22,7 @@ async def add_to_watchlist(uow: UoW, body: WatchlistCreate, actor: str) -> Watch
     )
     uow.session.add(entry)
     await _audit(uow, "watchlist_added", entry, actor)
+    await sanctions.bump(uow.session, "watchlist")  # the re-screening job follows
     return entry
 
 
@@ -32,6 +33,7 @@ async def remove_from_watchlist(uow: UoW, entry_id: str, actor: str) -> None:
         raise NotFound(f"no watchlist entry {entry_id!r}", field="entry_id")
     await uow.session.delete(entry)
     await _audit(uow, "watchlist_removed", entry, actor)
+    await sanctions.bump(uow.session, "watchlist")
 
 
 async def _audit(uow: UoW, action: str, entry: WatchlistEntry, actor: str) -> None:

@@ -1,4 +1,4 @@
-"""sanctions uploads and list versions
+"""sanctions uploads, list versions and dispatched orders
 
 Revision ID: b73a6698e7c1
 Revises: 0833b70af0d6
@@ -26,8 +26,15 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("sanctions_version", sa.Integer(), nullable=False),
         sa.Column("watchlist_version", sa.Integer(), nullable=False),
+        sa.Column("rules_version", sa.Integer(), nullable=False),
         sa.Column("rescreened_version", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_table(
+        "order_dispatch",
+        sa.Column("order_id", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+        sa.Column("dispatched_at", hanse.db.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("order_id"),
     )
     op.create_table(
         "sanctions_import",
@@ -59,5 +66,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_sanctions_import_status"))
 
     op.drop_table("sanctions_import")
+    op.drop_table("order_dispatch")
     op.drop_table("list_state")
     # ### end Alembic commands ###
