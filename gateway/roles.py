@@ -68,6 +68,10 @@ MATRIX: dict[str, tuple[tuple[str, str, Access], ...]] = {
         ("GET", "/api/v1/compliance/export-controls", ("compliance", "sales")),
         ("POST", "/api/v1/compliance/licences", ("compliance",)),
         ("GET", "/api/v1/compliance/orders/{order_id}/required-documents", ("compliance", "sales", "logistics")),
+        ("POST", "/api/v1/compliance/contracts", ("compliance",)),
+        ("GET", "/api/v1/compliance/contracts", ("compliance", "sales", "procurement")),
+        ("GET", "/api/v1/compliance/contracts/{contract_id}", ("compliance", "sales", "procurement")),
+        ("POST", "/api/v1/compliance/contracts/{contract_id}/status", ("compliance",)),
     ),
     "finance": (
         ("GET", "/api/v1/finance/invoices", ("finance", "sales")),

@@ -13,14 +13,18 @@ from hanse.auth import Principal, require_roles
 from hanse.errors import DomainError, Invalid
 from hanse.pagination import Cursor, Limit, Page, get_or_404, paginate
 from services.compliance.config import UoWDep
-from services.compliance.contract import ScreeningResult, SubjectType
-from services.compliance.domain import audit, exports, rules, sanctions, screening, watchlist
+from services.compliance.contract import ContractStatus, ScreeningResult, SubjectType
+from services.compliance.domain import audit, contracts, exports, rules, sanctions, screening, watchlist
 from services.compliance.models import (
     AuditPublic,
     AuditRecord,
     AuditVerification,
     Check,
     CheckPublic,
+    Contract,
+    ContractCreate,
+    ContractPublic,
+    ContractStatusChange,
     DecisionCreate,
     ExportControlCreate,
     ExportControlPublic,
@@ -271,3 +275,53 @@ async def required_documents(order_id: str, uow: UoWDep, _: DocumentReader) -> P
     check = await exports.order_check(uow, order_id)
     items = [RequiredDocumentPublic.model_validate(d) for d in check.required_documents]
     return Page(items=items, next_cursor=None)
+
+
+# -- contracts -------------------------------------------------------------------------------------
+
+ContractReader = Annotated[Principal, require_roles("compliance", "sales", "procurement")]
+
+
+@router.post("/contracts", status_code=201, response_model=ContractPublic, summary="Record a contract (draft)")
+async def create_contract(body: ContractCreate, uow: UoWDep, officer: Officer) -> Contract:
+    contract = await contracts.create_contract(uow, body, officer.subject)
+    await uow.commit()
+    return contract
+
+
+@router.get(
+    "/contracts", response_model=Page[ContractPublic], summary="Contracts; expiring ones with ?expiring_within_days="
+)
+async def list_contracts(
+    uow: UoWDep,
+    _: ContractReader,
+    expiring_within_days: Annotated[int | None, Query(ge=0, le=3650)] = None,
+    party_id: IdQuery = None,
+    status: ContractStatus | None = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[ContractPublic]:
+    query = select(Contract)
+    if expiring_within_days is not None:
+        # Expiring: still in force (active) and ending within the window.
+        horizon = contracts.expiring_filter(expiring_within_days)
+        query = query.where(Contract.status == "active", Contract.expires_on <= horizon)
+    filters = {Contract.party_id: party_id, Contract.status: status}
+    page = await paginate(uow.session, query, Contract.id, cursor, limit, filters=filters)
+    return page.map(ContractPublic.model_validate)
+
+
+@router.get("/contracts/{contract_id}", response_model=ContractPublic, summary="One contract")
+async def get_contract(contract_id: str, uow: UoWDep, _: ContractReader) -> Contract:
+    return await get_or_404(uow.session, Contract, contract_id, what="contract", field="contract_id")
+
+
+@router.post(
+    "/contracts/{contract_id}/status", response_model=ContractPublic, summary="Move a contract in its review workflow"
+)
+async def change_contract_status(
+    contract_id: str, body: ContractStatusChange, uow: UoWDep, officer: Officer
+) -> Contract:
+    contract = await contracts.change_status(uow, contract_id, body.status, officer.subject)
+    await uow.commit()
+    return contract

@@ -18,7 +18,7 @@ from hanse.settings import Settings
 from hanse.uow import UnitOfWork
 from services.compliance import api, handlers, models
 from services.compliance.config import ComplianceConfig
-from services.compliance.domain import rescreening, sanctions
+from services.compliance.domain import contracts, rescreening, sanctions
 from services.compliance.domain.exports import load_default_rules
 from services.compliance.domain.sanctions import load_sanctions_if_empty
 
@@ -97,6 +97,7 @@ def build(settings: Settings | None = None, config: ComplianceConfig | None = No
             Job("sanctions-imports", every_seconds=1, run=sanctions.run_pending_imports),
             # A list change re-screens every open subject within seconds (the contract: within 60 s).
             Job("rescreen", every_seconds=config.rescreen_every_seconds, run=rescreening.rescreen_all),
+            Job("expire-contracts", every_seconds=300, run=contracts.expire_contracts),
         ],
     )
     _raise_upload_limit(app, config.sanctions_upload_max_mb * 1024 * 1024)

@@ -10,9 +10,10 @@ from sqlalchemy import JSON, Text, UniqueConstraint
 from sqlmodel import AutoString, Field, SQLModel
 
 from hanse.db import UTCDateTime, model_base
-from hanse.validators import CountryCode, Text200, country_code
-from services.compliance.contract import Match, ScreeningResult, SubjectType
-from services.compliance.domain.rules import CheckStatus, Decision
+from hanse.validators import PRINTABLE, CountryCode, Text200, country_code
+from services.compliance.contract import ContractStatus, ContractTerms, Match, ScreeningResult, SubjectType
+from services.compliance.domain.rules import INCOTERMS_2020, CheckStatus, Decision
+from services.sales.contract import PaymentTerms
 
 Model = model_base("compliance")
 
@@ -279,6 +280,70 @@ class LicencePublic(LicenceBase):
 class RequiredDocumentPublic(BaseModel):
     kind: str
     reason: str
+
+
+# -- contracts -------------------------------------------------------------------------------------
+
+PartyType = Literal["account", "supplier"]
+ContractKind = Literal["sales_frame", "supply", "distribution", "nda"]
+
+
+def _incoterm(value: str) -> str:
+    term = value.strip().upper()
+    if term not in INCOTERMS_2020:
+        raise ValueError(f"{value!r} is not an Incoterms 2020 rule ({' '.join(sorted(INCOTERMS_2020))})")
+    return term
+
+
+class ContractTermsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    incoterm: Annotated[str, StringConstraints(max_length=8), AfterValidator(_incoterm)] | None = None
+    payment_terms: PaymentTerms | None = None
+    governing_law: Text200 | None = None
+
+
+class ContractBase(SQLModel):
+    party_type: PartyType = Field(sa_type=AutoString(length=16))
+    party_id: str = Field(index=True, min_length=1, max_length=255, schema_extra={"pattern": PRINTABLE})
+    kind: ContractKind = Field(sa_type=AutoString(length=16))
+    title: Text200 = Field(sa_type=AutoString(length=200))
+    effective_from: date
+    expires_on: date = Field(index=True)
+
+
+class ContractCreate(ContractBase):
+    model_config = ConfigDict(extra="forbid")
+
+    terms: ContractTermsIn = ContractTermsIn()
+
+
+class Contract(ContractBase, Model, table=True):
+    __tablename__ = "contract"
+
+    id: str = Field(primary_key=True, max_length=64)
+    status: ContractStatus = Field(index=True, sa_type=AutoString(length=16))
+    terms: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    created_by: str = Field(sa_type=Text)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ContractPublic(ContractBase):
+    model_config = PUBLIC
+
+    id: str
+    status: ContractStatus
+    terms: ContractTerms
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+
+
+class ContractStatusChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["under_review", "active", "terminated"]
 
 
 # -- audit trail -----------------------------------------------------------------------------------

@@ -382,3 +382,24 @@ def incoterm_decision(incoterm: str, mode: str | None) -> tuple[bool, str]:
 
 def licence_valid(valid_until: date, today: date) -> bool:
     return valid_until >= today
+
+
+# -- contracts -------------------------------------------------------------------------------------
+
+INCOTERMS_2020 = frozenset("EXW FCA CPT CIP DAP DPU DDP FAS FOB CFR CIF".split())
+# The review workflow; `expired` is set by the scheduler only.
+CONTRACT_TRANSITIONS: dict[str, frozenset[str]] = {
+    "draft": frozenset({"under_review", "terminated"}),
+    "under_review": frozenset({"active", "terminated"}),
+    "active": frozenset({"terminated"}),
+    "terminated": frozenset(),
+    "expired": frozenset(),
+}
+
+
+def ensure_contract_transition(current: str, target: str, expires_on: date, today: date) -> None:
+    if target not in CONTRACT_TRANSITIONS[current]:
+        allowed = ", ".join(sorted(CONTRACT_TRANSITIONS[current])) or "nothing (final)"
+        raise Conflict(f"a {current} contract can move to {allowed}, not {target}", field="status")
+    if target == "active" and expires_on < today:
+        raise Conflict(f"the contract expired on {expires_on.isoformat()}; it cannot become active", field="status")
