@@ -72,6 +72,9 @@ MATRIX: dict[str, tuple[tuple[str, str, Access], ...]] = {
         ("GET", "/api/v1/compliance/contracts", ("compliance", "sales", "procurement")),
         ("GET", "/api/v1/compliance/contracts/{contract_id}", ("compliance", "sales", "procurement")),
         ("POST", "/api/v1/compliance/contracts/{contract_id}/status", ("compliance",)),
+        ("POST", "/api/v1/compliance/privacy-requests", ("compliance",)),
+        ("GET", "/api/v1/compliance/privacy-requests/{request_id}", ("compliance",)),
+        ("GET", "/api/v1/compliance/privacy-requests/{request_id}/export", ("compliance",)),
     ),
     "finance": (
         ("GET", "/api/v1/finance/invoices", ("finance", "sales")),

@@ -14,7 +14,7 @@ from hanse.errors import DomainError, Invalid
 from hanse.pagination import Cursor, Limit, Page, get_or_404, paginate
 from services.compliance.config import UoWDep
 from services.compliance.contract import ContractStatus, ScreeningResult, SubjectType
-from services.compliance.domain import audit, contracts, exports, rules, sanctions, screening, watchlist
+from services.compliance.domain import audit, contracts, exports, privacy, rules, sanctions, screening, watchlist
 from services.compliance.models import (
     AuditPublic,
     AuditRecord,
@@ -32,6 +32,10 @@ from services.compliance.models import (
     ImportAccepted,
     LicenceCreate,
     LicencePublic,
+    PrivacyExport,
+    PrivacyRequestAccepted,
+    PrivacyRequestCreate,
+    PrivacyRequestPublic,
     RequiredDocumentPublic,
     SanctionsEntry,
     SanctionsImport,
@@ -325,3 +329,32 @@ async def change_contract_status(
     contract = await contracts.change_status(uow, contract_id, body.status, officer.subject)
     await uow.commit()
     return contract
+
+
+# -- privacy requests (GDPR) ------------------------------------------------------------------------
+
+
+@router.post(
+    "/privacy-requests",
+    status_code=202,
+    response_model=PrivacyRequestAccepted,
+    summary="Open a data-subject access or erasure request (every department answers)",
+)
+async def open_privacy_request(body: PrivacyRequestCreate, uow: UoWDep, officer: Officer) -> PrivacyRequestAccepted:
+    request = await privacy.open_request(uow, body, officer.subject)
+    await uow.commit()
+    return PrivacyRequestAccepted(id=request.id, kind=request.kind, status=request.status, due=request.due)
+
+
+@router.get("/privacy-requests/{request_id}", response_model=PrivacyRequestPublic, summary="A request's progress")
+async def get_privacy_request(request_id: str, uow: UoWDep, _: Officer) -> PrivacyRequestPublic:
+    return await privacy.view(uow, request_id)
+
+
+@router.get(
+    "/privacy-requests/{request_id}/export",
+    response_model=PrivacyExport,
+    summary="Every department's records of the person, as JSON",
+)
+async def export_privacy_request(request_id: str, uow: UoWDep, _: Officer) -> PrivacyExport:
+    return await privacy.export(uow, request_id)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, EmailStr, StringConstraints
 from sqlalchemy import JSON, Text, UniqueConstraint
 from sqlmodel import AutoString, Field, SQLModel
 
 from hanse.db import UTCDateTime, model_base
+from hanse.privacy import PrivacyRequestKind, Retained
 from hanse.validators import PRINTABLE, CountryCode, Text200, country_code
 from services.compliance.contract import ContractStatus, ContractTerms, Match, ScreeningResult, SubjectType
 from services.compliance.domain.rules import INCOTERMS_2020, CheckStatus, Decision
@@ -344,6 +345,72 @@ class ContractStatusChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: Literal["under_review", "active", "terminated"]
+
+
+# -- privacy requests (GDPR) ------------------------------------------------------------------------
+
+
+class PrivacyRequestCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: PrivacyRequestKind
+    email: EmailStr = Field(max_length=254)
+
+
+class PrivacyRequest(Model, table=True):
+    __tablename__ = "privacy_request"
+
+    id: str = Field(primary_key=True, max_length=64)
+    kind: PrivacyRequestKind = Field(sa_type=AutoString(length=16))
+    # The address while the request runs; an erasure keeps only its pseudonym once completed.
+    email: str = Field(index=True, max_length=320)
+    status: Literal["open", "completed"] = Field(index=True, sa_type=AutoString(length=16))
+    due: date
+    expected: list[str] = Field(default_factory=list, sa_type=JSON)  # departments that must answer
+    proof: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    created_by: str = Field(sa_type=Text)
+    completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class PrivacyAnswerRow(Model, table=True):
+    """One department's answer to a request (hanse.privacy.PrivacyAnswer as JSON)."""
+
+    __tablename__ = "privacy_answer"
+
+    request_id: str = Field(primary_key=True, max_length=64)
+    department: str = Field(primary_key=True, max_length=32)
+    answer: dict[str, Any] = Field(sa_type=JSON)
+    received_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class PrivacyRequestAccepted(BaseModel):
+    id: str
+    kind: PrivacyRequestKind
+    status: Literal["open", "completed"]
+    due: date
+
+
+class DepartmentAnswer(BaseModel):
+    status: Literal["pending", "answered"]
+    records: int = 0
+    erased: int = 0
+    pseudonymised: int = 0
+    retained: list[Retained] = []
+
+
+class PrivacyRequestPublic(PrivacyRequestAccepted):
+    departments: dict[str, DepartmentAnswer]
+    proof: str | None = None
+    created_at: datetime
+    completed_at: datetime | None = None
+
+
+class PrivacyExport(BaseModel):
+    request_id: str
+    kind: PrivacyRequestKind
+    status: Literal["open", "completed"]
+    departments: dict[str, dict[str, Any]]
 
 
 # -- audit trail -----------------------------------------------------------------------------------
