@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 
-from bench import flow, gateway_proxy, kernel_events, sanctions
+from bench import flow, gateway_proxy, kernel_events, newsletter, sanctions
 
 
 def main() -> None:
@@ -30,6 +30,7 @@ def main() -> None:
     sanctions.main()
 
     flow.main()
+    newsletter.main()
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import aiohttp
 from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import Response
 
-from gateway import contracts, events, identity, models, overview, webhooks
+from gateway import contracts, events, identity, models, overview, sitemap, webhooks
 from gateway.models import Model
 from gateway.proxy import UpstreamProxy
 from gateway.ratelimit import GatewayLimits
@@ -57,7 +57,7 @@ async def metrics(request: Request) -> Response:
     return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
-MODULES = (identity, events, webhooks, overview, contracts)
+MODULES = (identity, events, webhooks, overview, contracts, sitemap)
 
 
 def build(settings: Settings | None = None) -> UpstreamProxy:

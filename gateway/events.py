@@ -50,7 +50,7 @@ router = APIRouter(tags=["events"])
 
 # Who may read the timeline: every staff role and partner apps (admin passes every check).
 TimelineReader = Annotated[
-    Principal, require_roles("marketing", "sales", "compliance", "finance", "logistics", "partner")
+    Principal, require_roles("marketing", "sales", "compliance", "finance", "logistics", "procurement", "partner")
 ]
 
 # An exact type (`sales.order.placed.v1`), a prefix ending in a dot (`sales.order.`), or `*` for all.

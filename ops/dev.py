@@ -1,7 +1,7 @@
 """`hanse dev`: the whole platform as child processes in the foreground.
 
 Starts the embedded broker (unless KAFKA_BOOTSTRAP_SERVERS points elsewhere), the SMTP sink
-(unless HANSE_SMTP_URL points elsewhere), the five department services and the gateway; prints
+(unless HANSE_SMTP_URL points elsewhere), the six department services and the gateway; prints
 where they listen, where mail lands and the admin login; restarts a child that dies; on Ctrl-C
 or SIGTERM stops them all. Children die with the supervisor even if it is killed outright
 (PR_SET_PDEATHSIG), so nothing is ever left behind.
@@ -32,6 +32,7 @@ COLOURS = {
     "compliance": 33,
     "finance": 32,
     "logistics": 36,
+    "procurement": 91,
     "gateway": 1,
 }
 # Started first and stopped last: what the services talk to.
@@ -59,7 +60,7 @@ class Supervisor:
         self.tty = out.isatty()
 
     def say(self, name: str, line: str) -> None:
-        label = f"{name:<10}"
+        label = f"{name:<11}"
         if self.tty:
             label = f"\033[{COLOURS.get(name, 0)}m{label}\033[0m"
         self.out.write(f"{label}| {line}\n")
@@ -195,6 +196,8 @@ def plan(settings: Settings, env: dict[str, str]) -> tuple[list[Child], str, boo
         if name == "marketing":
             # The gateway appends the client address to X-Forwarded-For; marketing limits the lead form by it.
             child_env.setdefault("HANSE_BEHIND_GATEWAY", "true")
+            # Links in marketing mail (confirm, unsubscribe) lead to this run's gateway.
+            child_env.setdefault("HANSE_MARKETING_PUBLIC_URL", f"http://127.0.0.1:{settings.gateway_port}")
         if use_postgres:
             child_env["DATABASE_URL"] = settings.postgres_url_for(name)
         else:
@@ -257,20 +260,20 @@ async def run_dev() -> int:
 def _print_table(settings, children, bootstrap, embedded, user, password, ready, env) -> None:
     services = [c for c in children if c.url]
     lines = ["", "Hanse is running" + ("" if all(ready) else " (some parts are not ready yet, see above)")]
-    lines.append(f"  {'process':<11}{'url':<28}ready")
+    lines.append(f"  {'process':<12}{'url':<28}ready")
     for child, ok in zip(services, ready, strict=True):
-        lines.append(f"  {child.name:<11}{child.url:<28}{'yes' if ok else 'NO'}")
+        lines.append(f"  {child.name:<12}{child.url:<28}{'yes' if ok else 'NO'}")
     broker = f"{bootstrap} ({'embedded tansu, memory only' if embedded else 'external'})"
-    lines.append(f"  {'broker':<11}{broker}")
+    lines.append(f"  {'broker':<12}{broker}")
     pg = settings.postgres_url_for("<service>").split("@")[-1]
     db = f"PostgreSQL {pg}" if env.get("HANSE_DB") == "postgres" else f"SQLite files in {settings.data_dir}"
-    lines.append(f"  {'databases':<11}{db}")
+    lines.append(f"  {'databases':<12}{db}")
     sink = next((c for c in children if c.name == "smtp"), None)
     if sink is not None:
         mail = f"{mail_folder(settings)}  (SMTP sink on {sink.address}, one .eml per message)"
     else:
         mail = f"{env.get('HANSE_SMTP_URL', '').split('@')[-1]} (external SMTP)"
-    lines.append(f"  {'mail':<11}{mail}")
+    lines.append(f"  {'mail':<12}{mail}")
     gw = f"http://127.0.0.1:{settings.gateway_port}"
     lines.append("")
     lines.append(f"  API docs     {gw}/docs        (each service also has /docs, /openapi.json, /metrics)")

@@ -14,7 +14,7 @@ from hanse.events import EventRegistry
 from hanse.settings import Settings
 
 # The order gives the ports: marketing 8101 ... procurement 8106 (HANSE_SERVICE_PORT_BASE + n).
-DEPARTMENTS: tuple[str, ...] = ("marketing", "sales", "compliance", "finance", "logistics")
+DEPARTMENTS: tuple[str, ...] = ("marketing", "sales", "compliance", "finance", "logistics", "procurement")
 
 
 def service_port(name: str, base: int = 8100) -> int:
@@ -34,6 +34,7 @@ def contracts() -> dict[str, ModuleType]:
     from services.finance import contract as finance
     from services.logistics import contract as logistics
     from services.marketing import contract as marketing
+    from services.procurement import contract as procurement
     from services.sales import contract as sales
 
     return {
@@ -42,6 +43,7 @@ def contracts() -> dict[str, ModuleType]:
         "compliance": compliance,
         "finance": finance,
         "logistics": logistics,
+        "procurement": procurement,
         "gateway": gateway,
     }
 

@@ -51,5 +51,16 @@ class LeadConverted(EventPayload, event_type="marketing.lead.converted.v1", subj
     campaign_id: str | None = None
 
 
+class LeadScored(EventPayload, event_type="marketing.lead.scored.v1", subject="lead_id"):
+    """A hot lead (score >= 70 of 100): sales may call it first. The reasons say what made the score."""
+
+    lead_id: str
+    score: int
+    score_reasons: list[str]
+    company: str
+    country: str
+    campaign_id: str | None = None
+
+
 class PrivacyAnswered(PrivacyAnswer, event_type="marketing.privacy_request.answered.v1"):
     """Marketing's answer: leads and subscribers; an erased address stays on the suppression list."""

@@ -5,15 +5,24 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, StrictBool, field_validator
-from sqlalchemy import Numeric, Text, UniqueConstraint
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    StrictBool,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+from sqlalchemy import JSON, Numeric, Text, UniqueConstraint
 from sqlmodel import AutoString, Field, SQLModel
 
 from hanse.db import UTCDateTime, model_base
 from hanse.money import DecimalStr, Money
-from hanse.validators import CountryCode, language_tag
+from hanse.validators import CountryCode, LanguageTag, language_tag
 
 Model = model_base("marketing")
 
@@ -185,6 +194,14 @@ class LeadBase(SQLModel):
 class Lead(LeadBase, Model, table=True):
     id: str = Field(primary_key=True, max_length=40)
     status: str = Field(default="new", index=True, max_length=20)
+    # Lead scoring (domain/rules.py score_lead): 0-100 and the reasons that add up to it.
+    score: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    score_reasons: list[str] = Field(default_factory=list, sa_type=JSON, sa_column_kwargs={"server_default": "[]"})
+    qualified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Nurture: how many steps of the campaign's sequence it was sent, and when the next is due
+    # (None: nothing due, e.g. no sequence, no consent, converted or unsubscribed).
+    nurture_step: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    nurture_due_at: datetime | None = Field(default=None, index=True, sa_type=UTCDateTime)
     status_reason: str | None = Field(default=None, sa_type=Text)
     campaign_id: str | None = Field(default=None, index=True, max_length=40)
     account_id: str | None = Field(default=None, index=True)
@@ -213,6 +230,8 @@ class LeadCreate(LeadBase, Strict):
 class LeadPublic(LeadBase):
     id: str
     status: LeadStatus
+    score: int
+    score_reasons: list[str]
     status_reason: str | None = None
     campaign_id: str | None = None
     account_id: str | None = None
@@ -273,9 +292,228 @@ class CampaignPerformance(BaseModel):
     leads: int
     qualified: int
     converted: int
-    orders: int
-    revenue: Money
+    orders: int  # placed minus cancelled
+    cancelled_orders: int = 0
+    revenue: Money  # paid minus credited
+    credited: Money | None = None
     spend: Money
     roas: DecimalStr | None
     cost_per_lead: Money | None
     currency: str
+
+
+class CreditedNote(Model, table=True):
+    """A credit note finance issued (cancellation or return): its base-currency total is subtracted from revenue."""
+
+    __tablename__ = "credited_note"
+
+    credit_note_id: str = Field(primary_key=True)
+    order_id: str = Field(index=True)
+    amount_base: Decimal = Field(sa_type=Amount)
+    base_currency: str = Field(max_length=3)
+    issued_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class CancelledOrder(Model, table=True):
+    """An order sales cancelled: it no longer counts as an order of its campaign."""
+
+    __tablename__ = "cancelled_order"
+
+    order_id: str = Field(primary_key=True)
+    cancelled_at: datetime = Field(sa_type=UTCDateTime)
+
+
+# -- subscribers and the suppression list ----------------------------------------------------------------
+
+SubscriberStatus = Literal["pending", "confirmed", "unsubscribed"]
+
+
+class SubscriberBase(SQLModel):
+    email: EmailStr = Field(max_length=254)
+    language: str | None = Field(default=None, max_length=35)
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, v: str | None) -> str | None:
+        return language_tag(v) if v else None
+
+
+class Subscriber(SubscriberBase, Model, table=True):
+    """An address that asked for the newsletter: double opt-in, with the consent it gave (GDPR proof)."""
+
+    id: str = Field(primary_key=True, max_length=40)
+    email: str = Field(max_length=254, unique=True)  # lowercased: one row per address
+    email_key: str = Field(max_length=64, index=True)  # keyed hash: joins the suppression list
+    status: str = Field(default="pending", index=True, max_length=20)
+    consent_text_version: str = Field(max_length=32)
+    consent_wording: str = Field(sa_type=Text)
+    consent_source: str = Field(max_length=50)
+    consented_at: datetime = Field(sa_type=UTCDateTime)
+    # The nonce of the one confirmation link that is valid; cleared when used.
+    confirm_nonce: str | None = Field(default=None, max_length=40)
+    confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    unsubscribed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class SubscriberCreate(SubscriberBase, Strict):
+    consent: StrictBool
+    consent_text_version: str | None = Field(
+        default=None, min_length=1, max_length=32, schema_extra={"pattern": r"^[A-Za-z0-9._-]+$"}
+    )
+
+
+class SubscriberPublic(SubscriberBase):
+    id: str
+    status: SubscriberStatus
+    consented_at: datetime
+    confirmed_at: datetime | None = None
+    created_at: datetime
+
+
+class SubscriberAccepted(BaseModel):
+    id: str
+    status: SubscriberStatus
+
+
+class Suppression(Model, table=True):
+    """An address that must never get marketing mail again: kept as a keyed hash, outliving every other row."""
+
+    email_key: str = Field(primary_key=True, max_length=64)
+    reason: str = Field(max_length=30)  # unsubscribed, erasure
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+# -- newsletters and nurture sequences ------------------------------------------------------------------
+
+
+def _no_control_characters(value: str) -> str:
+    # The Strict check does not reach into dict values; PostgreSQL cannot store NUL.
+    if any((ord(ch) < 32 and ch not in "\n\r\t") or ord(ch) == 127 for ch in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+MailSubject = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_no_control_characters),
+]
+MailBody = Annotated[str, StringConstraints(min_length=1, max_length=50_000), AfterValidator(_no_control_characters)]
+NewsletterStatus = Literal["draft", "sending", "sent"]
+
+
+class Localized(Strict):
+    """A subject and body per language; both name the same languages."""
+
+    subject: dict[LanguageTag, MailSubject] = Field(min_length=1, max_length=20)
+    body: dict[LanguageTag, MailBody] = Field(min_length=1, max_length=20)
+
+    @model_validator(mode="after")
+    def _same_languages(self) -> Localized:
+        if set(self.subject) != set(self.body):
+            raise ValueError("subject and body must name the same languages")
+        return self
+
+
+class NewsletterCreate(Localized):
+    pass
+
+
+class Newsletter(Model, table=True):
+    """A campaign email to the confirmed subscribers; fanned out to the mail outbox in batches."""
+
+    id: str = Field(primary_key=True, max_length=40)
+    campaign_id: str = Field(index=True, max_length=40)
+    subject: dict[str, str] = Field(sa_type=JSON)
+    body: dict[str, str] = Field(sa_type=JSON)
+    status: str = Field(default="draft", index=True, max_length=20)  # draft, sending, sent (fanned out)
+    # The last subscriber id written to the outbox: the next batch starts after it.
+    cursor: str | None = Field(default=None, max_length=40)
+    recipients: int = 0
+    skipped: int = 0  # suppressed, or no text in their language nor in en
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    send_requested_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    fanned_out_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class NewsletterPublic(BaseModel):
+    id: str
+    campaign_id: str
+    status: NewsletterStatus
+    subject: dict[str, str]
+    body: dict[str, str]
+    recipients: int
+    skipped: int
+    sent: int
+    failed: int
+    pending: int
+    created_at: datetime
+    send_requested_at: datetime | None = None
+
+
+class NewsletterAccepted(BaseModel):
+    id: str
+    status: NewsletterStatus
+
+
+class SequenceStepIn(Localized):
+    after_days: int = Field(ge=0, le=3650)
+
+
+class SequencePut(Strict):
+    steps: list[SequenceStepIn] = Field(max_length=50)
+
+
+class SequenceStep(Model, table=True):
+    """Step `position` of a campaign's nurture sequence: sent `after_days` after the lead qualified."""
+
+    __tablename__ = "sequence_step"
+
+    campaign_id: str = Field(primary_key=True, max_length=40)
+    position: int = Field(primary_key=True)
+    after_days: int
+    subject: dict[str, str] = Field(sa_type=JSON)
+    body: dict[str, str] = Field(sa_type=JSON)
+
+
+class SequencePublic(BaseModel):
+    campaign_id: str
+    steps: list[SequenceStepIn]
+
+
+# -- SEO --------------------------------------------------------------------------------------------------
+
+
+class Product(Model, table=True):
+    """A product sales created (sales.product.created.v1): SEO metadata may be written for it."""
+
+    sku: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class SeoBase(SQLModel):
+    title: str = Field(min_length=1, max_length=60)
+    description: str = Field(min_length=1, max_length=160)
+    slug: str = Field(min_length=1, max_length=100, schema_extra={"pattern": r"^[a-z0-9]+(?:-[a-z0-9]+)*$"})
+
+
+class SeoMetadata(SeoBase, Model, table=True):
+    __tablename__ = "seo_metadata"
+    __table_args__ = (UniqueConstraint("language", "slug", name="uq_seo_metadata_language_slug"),)
+
+    sku: str = Field(primary_key=True, max_length=64)
+    language: str = Field(primary_key=True, max_length=35)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class SeoPut(SeoBase, Strict):
+    pass
+
+
+class SeoPublic(SeoBase):
+    sku: str
+    language: str
+    url: str
+    updated_at: datetime

@@ -48,6 +48,13 @@ class GoodsAccepted(EventPayload, event_type="procurement.goods.accepted.v1", su
     accepted_value: Money
     payment_terms: str
     due_date: date
+    # Added (optional): what finance needs for input VAT and a base-currency ledger entry.
+    supplier_country: str | None = None  # ISO 3166-1 alpha-2: domestic, intra-EU or import purchase
+    supplier_vat_id: str | None = None
+    incoterm: str | None = None
+    accepted_value_base: Money | None = None  # at the ECB rate stored on the purchase order
+    fx_rate: DecimalStr | None = None  # units of the base currency per unit of `currency`; None if the same
+    fx_rate_date: date | None = None
 
 
 class PrivacyAnswered(PrivacyAnswer, event_type="procurement.privacy_request.answered.v1"):

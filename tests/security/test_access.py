@@ -22,7 +22,14 @@ from tests.support.gateway import run_gateway
 from tests.support.service import RunningService, run_service
 
 # The only routes anyone may call without a token (besides health, metrics and the API docs).
-PUBLIC_ROUTES = {("POST", "/api/v1/marketing/leads")}
+PUBLIC_ROUTES = {
+    ("POST", "/api/v1/marketing/leads"),
+    # Marketing's newsletter sign-up, its mail links (signed tokens) and the sitemap search engines read.
+    ("POST", "/api/v1/marketing/subscribers"),
+    ("GET", "/api/v1/marketing/subscribers/confirm"),
+    ("POST", "/api/v1/marketing/unsubscribe"),
+    ("GET", "/api/v1/marketing/sitemap.xml"),
+}
 # Routes open to any valid token, whatever its roles: the catalogue is what everyone sells from.
 ANY_TOKEN_ROUTES = {("GET", "/api/v1/sales/products"), ("GET", "/api/v1/sales/products/{sku}")}
 PARAM = re.compile(r"\{[^}]+\}")
@@ -123,6 +130,7 @@ async def test_forged_expired_and_unsigned_tokens_are_refused_by_every_service(
         "compliance": "/api/v1/compliance/watchlist",
         "finance": "/api/v1/finance/invoices",
         "logistics": "/api/v1/logistics/warehouses",
+        "procurement": "/api/v1/procurement/suppliers",
     }
     for name, service in services.items():
         for what, token in bad_tokens(service.settings).items():

@@ -12,11 +12,20 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hanse.events import utcnow
 from hanse.money import Money
-from services.finance.contract import InvoicePaid
+from services.finance.contract import CreditNoteIssued, InvoicePaid
 from services.marketing.config import UoW
 from services.marketing.domain.rules import cost_per_lead, return_on_ad_spend, to_base
-from services.marketing.models import Campaign, CampaignPerformance, Lead, PaidInvoice, PlacedOrder, SpendEntry
-from services.sales.contract import OrderPlaced
+from services.marketing.models import (
+    Campaign,
+    CampaignPerformance,
+    CancelledOrder,
+    CreditedNote,
+    Lead,
+    PaidInvoice,
+    PlacedOrder,
+    SpendEntry,
+)
+from services.sales.contract import OrderCancelled, OrderPlaced
 
 
 async def record_order(uow: UoW, placed: OrderPlaced) -> None:
@@ -80,11 +89,22 @@ async def campaign_performance(session: AsyncSession, campaign: Campaign, base: 
         .distinct()
     )
     order_ids = list((await session.exec(attributed)).all())
-    revenue = Decimal(0)
+    revenue = credited = Decimal(0)
+    cancelled = 0
     if order_ids:
         paid = await session.exec(select(PaidInvoice).where(PaidInvoice.order_id.in_(order_ids)))
         for invoice in paid.all():
             revenue += to_base(invoice.amount_base, invoice.base_currency, base, invoice.fx_rate_date)
+        # Money given back is not revenue: a credit note (cancellation after payment, a return)
+        # is subtracted; a cancelled order is no longer an order.
+        notes = await session.exec(select(CreditedNote).where(CreditedNote.order_id.in_(order_ids)))
+        for note in notes.all():
+            credited += to_base(note.amount_base, note.base_currency, base, note.issued_at.date())
+        gone = await session.exec(
+            select(func.count()).select_from(CancelledOrder).where(CancelledOrder.order_id.in_(order_ids))
+        )
+        cancelled = int(gone.one())
+    revenue -= credited
 
     spend = Decimal(0)
     entries = await session.exec(select(SpendEntry).where(SpendEntry.campaign_id == campaign.id))
@@ -99,10 +119,34 @@ async def campaign_performance(session: AsyncSession, campaign: Campaign, base: 
         leads=leads,
         qualified=qualified,
         converted=converted,
-        orders=len(order_ids),
+        orders=len(order_ids) - cancelled,
+        cancelled_orders=cancelled,
         revenue=Money.of(revenue, base),
+        credited=Money.of(credited, base),
         spend=Money.of(spend, base),
         roas=return_on_ad_spend(revenue, spend),
         cost_per_lead=cost_per_lead(spend, leads, base),
         currency=base,
     )
+
+
+async def record_cancellation(uow: UoW, cancelled: OrderCancelled) -> None:
+    """A cancelled order stops counting as an order of its campaign (it may arrive before the order)."""
+    if await uow.session.get(CancelledOrder, cancelled.order_id) is None:
+        at = uow.cause.time if uow.cause else utcnow()
+        uow.session.add(CancelledOrder(order_id=cancelled.order_id, cancelled_at=at))
+
+
+async def record_credit_note(uow: UoW, note: CreditNoteIssued) -> None:
+    """Money given back (cancellation after payment, return): subtracted from the campaign's revenue."""
+    if await uow.session.get(CreditedNote, note.credit_note_id) is None:
+        at = uow.cause.time if uow.cause else utcnow()
+        uow.session.add(
+            CreditedNote(
+                credit_note_id=note.credit_note_id,
+                order_id=note.order_id,
+                amount_base=note.total_base.amount,
+                base_currency=note.total_base.currency,
+                issued_at=at,
+            )
+        )

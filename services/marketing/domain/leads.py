@@ -13,7 +13,14 @@ from hanse.pagination import Page, get_or_404, paginate
 from services.compliance.contract import ScreeningCompleted
 from services.marketing import views
 from services.marketing.config import UoW
-from services.marketing.domain.rules import account_converts, screening_reason, screening_transition
+from services.marketing.domain import nurture
+from services.marketing.domain.rules import (
+    HOT_LEAD,
+    account_converts,
+    score_lead,
+    screening_reason,
+    screening_transition,
+)
 from services.marketing.models import Campaign, ConsentRecord, Lead, LeadCreate, normalise_utm_campaign
 from services.sales.contract import AccountCreated
 
@@ -23,11 +30,11 @@ CONSENT_PURPOSE = "marketing"
 CONSENT_SOURCE = "lead_form"
 
 
-async def campaign_for_utm(session: AsyncSession, utm_campaign: str | None) -> str | None:
+async def campaign_for_utm(session: AsyncSession, utm_campaign: str | None) -> Campaign | None:
     code = normalise_utm_campaign(utm_campaign)
     if code is None:
         return None
-    found = await session.exec(select(Campaign.id).where(Campaign.utm_campaign == code))
+    found = await session.exec(select(Campaign).where(Campaign.utm_campaign == code))
     return found.first()
 
 
@@ -35,12 +42,24 @@ async def capture_lead(uow: UoW, body: LeadCreate) -> Lead:
     """Store the lead with its UTM attribution and consent record, and tell compliance to screen it."""
     utm = body.utm
     now = utcnow()
+    campaign = await campaign_for_utm(uow.session, utm.campaign if utm else None)
+    # The channel that brought the lead: its campaign's, else the UTM medium it named.
+    channel = campaign.channel if campaign else (utm.medium.lower() if utm and utm.medium else None)
+    score, reasons = score_lead(
+        email=str(body.email),
+        country=body.country,
+        message=body.message,
+        channel=channel,
+        consent_marketing=body.consent_marketing,
+    )
     lead = Lead.model_validate(
         body.model_dump(include=set(Lead.model_fields)),
         update={
             "id": new_id("lead"),
             "status": "new",
-            "campaign_id": await campaign_for_utm(uow.session, utm.campaign if utm else None),
+            "campaign_id": campaign.id if campaign else None,
+            "score": score,
+            "score_reasons": reasons,
             "utm_source": (utm.source or None) if utm else None,
             "utm_medium": (utm.medium or None) if utm else None,
             "utm_campaign": normalise_utm_campaign(utm.campaign) if utm else None,
@@ -63,6 +82,8 @@ async def capture_lead(uow: UoW, body: LeadCreate) -> Lead:
         )
     )
     await uow.publish(views.lead_captured(lead), correlation_id=lead.id)
+    if score >= HOT_LEAD:
+        await uow.publish(views.lead_scored(lead), correlation_id=lead.id)
     await uow.commit()
     return lead
 
@@ -103,6 +124,8 @@ async def apply_screening(uow: UoW, screening: ScreeningCompleted) -> None:
     lead.updated_at = utcnow()
     if status == "qualified":
         lead.status_reason = None
+        lead.qualified_at = lead.updated_at
+        await nurture.schedule_lead(uow.session, lead)
         await uow.publish(views.lead_qualified(lead))
     else:
         lead.status_reason = screening_reason(screening.reasons)
@@ -128,6 +151,7 @@ async def convert_lead(uow: UoW, account: AccountCreated) -> None:
     lead.status = "converted"
     lead.account_id = account.account_id
     lead.updated_at = utcnow()
+    lead.nurture_due_at = None  # a customer now: nurture stops
     if previous == "disqualified":
         lead.status_reason = f"account opened although disqualified ({lead.status_reason})"
     uow.session.add(lead)

@@ -1,0 +1,1 @@
+"""Procurement domain: pure rules and the transactions on suppliers, purchase orders, receipts and reorder rules."""

@@ -1,0 +1,1 @@
+"""Alembic migrations of the procurement database; apply with `hanse migrate finance`."""

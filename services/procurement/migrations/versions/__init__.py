@@ -1,0 +1,1 @@
+"""Revisions of the procurement database, oldest first by down_revision."""
