@@ -26,8 +26,10 @@ def _blank_is_none(value: Any) -> Any:
 # An empty country means "none given" rather than a bad code.
 OptionalCountry = Annotated[CountryCode | None, BeforeValidator(_blank_is_none)]
 # Free text an officer writes: trimmed, never empty; line breaks are allowed.
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
-Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+# No control characters but line breaks and tabs (PostgreSQL refuses NUL in text: never a 500).
+TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000, pattern=TEXT)]
+Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000, pattern=TEXT)]
 # An answer built from a row: every field is always present, so the response schema requires them all.
 PUBLIC = ConfigDict(from_attributes=True, json_schema_serialization_defaults_required=True)
 
@@ -250,7 +252,7 @@ class ExportControlPublic(ExportControlBase):
 
 
 class LicenceBase(SQLModel):
-    order_id: str = Field(index=True, min_length=1, max_length=255)
+    order_id: str = Field(index=True, min_length=1, max_length=255, schema_extra={"pattern": PRINTABLE})
     number: Text200 = Field(sa_type=AutoString(length=200))
     authority: Text200 = Field(sa_type=AutoString(length=200))
     valid_until: date

@@ -140,6 +140,14 @@ async def test_export_control_holds_until_a_valid_licence_and_documents_follow_t
         assert r.status_code == 404 and r.json()["field"] == "order_id"
         r = await svc.client.post(f"{API}/licences", json={**licence, "valid_until": "soon"}, headers=officer)
         assert r.status_code == 422 and r.json()["field"] == "valid_until"
+        r = await svc.client.post(f"{API}/licences", json={**licence, "order_id": "o\x00x"}, headers=officer)
+        assert r.status_code == 422 and r.json()["field"] == "order_id"
+        r = await svc.client.post(
+            f"{API}/export-controls",
+            json={"hs_prefix": "84", "destinations": ["*"], "regime": "x", "note": "a\x00b"},
+            headers=officer,
+        )
+        assert r.status_code == 422 and r.json()["field"] == "note", r.text
         r = await svc.client.post(f"{API}/licences", json=licence, headers=officer)
         assert r.status_code == 201 and (r.json()["valid"], r.json()["cleared"]) == (False, False)
         assert (await check_of(svc, "o-chips"))["status"] == "open"

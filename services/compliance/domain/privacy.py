@@ -100,6 +100,8 @@ async def open_request(uow: UoW, body: PrivacyRequestCreate, actor: str) -> Priv
         created_by=actor,
     )
     uow.session.add(request)
+    # The screenings first (row locks), the audit chain last: the lock order of every transaction.
+    own = await _own_answer(uow, request)
     await audit.record(
         uow,
         "privacy_request_opened",
@@ -113,7 +115,7 @@ async def open_request(uow: UoW, body: PrivacyRequestCreate, actor: str) -> Priv
         PrivacyRequestOpened(request_id=request.id, kind=request.kind, email=request.email, due=request.due),
         correlation_id=request.id,
     )
-    await _store_answer(uow, request, await _own_answer(uow, request))
+    await _store_answer(uow, request, own)
     return request
 
 

@@ -31,8 +31,13 @@ async def _valid_licence(uow: UoW, order_id: str) -> bool:
     return (await uow.session.exec(query)).first() is not None
 
 
-async def rescreen_check(uow: UoW, check: Check) -> bool:
-    """Screen a stored check's party again; True when something new was found and acted on."""
+async def rescreen_check(uow: UoW, check: Check, deferred: list[dict[str, Any]] | None = None) -> bool:
+    """Screen a stored check's party again; True when something new was found and acted on.
+
+    `deferred` collects the audit entries instead of writing them: the job writes them after it
+    has locked every check it changes, so it takes the audit chain's lock last, like a handler
+    (a check, then the chain): the two never wait on each other in a circle.
+    """
     if check.status == "closed" or check.result == "blocked":
         return False
     if check.subject_type == "order":
@@ -76,14 +81,16 @@ async def rescreen_check(uow: UoW, check: Check) -> bool:
         check.result, check.status = "review", "open"
         check.decision, check.decided_by, check.decided_at = None, None, None
     uow.session.add(check)
-    await audit.record(
-        uow,
-        "rescreened",
-        subject_type=check.subject_type,
-        subject_id=check.subject_id,
-        check_id=check.id,
-        details=details | {"hold_reasons": check.hold_reasons, "documents_changed": documents_changed},
-    )
+    entry = {
+        "subject_type": check.subject_type,
+        "subject_id": check.subject_id,
+        "check_id": check.id,
+        "details": details | {"hold_reasons": check.hold_reasons, "documents_changed": documents_changed},
+    }
+    if deferred is None:
+        await audit.record(uow, "rescreened", **entry)
+    else:
+        deferred.append(entry)
     correlation = check.order_id or check.subject_id
     if documents_changed:
         await uow.publish(views.documents_required(check), correlation_id=correlation)
@@ -102,6 +109,7 @@ async def rescreen_all(uow: UoW) -> int:
     target = state.total()
     flagged = 0
     last_id = ""
+    entries: list[dict[str, Any]] = []
     while True:
         query = (
             select(Check)
@@ -109,15 +117,18 @@ async def rescreen_all(uow: UoW) -> int:
             .where(Check.status != "closed", Check.result != "blocked")
             .order_by(Check.id)
             .limit(BATCH)
+            .with_for_update()
         )
         checks = (await uow.session.exec(query)).all()
         if not checks:
             break
         for check in checks:
-            flagged += await rescreen_check(uow, check)
+            flagged += await rescreen_check(uow, check, entries)
         last_id = checks[-1].id
     state.rescreened_version = target
     uow.session.add(state)
+    for entry in entries:
+        await audit.record(uow, "rescreened", **entry)
     await audit.record(uow, "rescreened", subject_type="lists", details={"version": target, "flagged": flagged})
     return flagged + 1
 
