@@ -346,6 +346,13 @@ class Demo:
             await self.call("logistics", "POST", path, 201, json=milestone)
 
     async def shipped(self) -> str:
+        async def documents() -> bool | None:
+            # Logistics refuses the pick-up while a document compliance requires is missing.
+            path = f"/logistics/shipments/{self.state['shipment']}/documents"
+            page = await self.call("logistics", "GET", path, 200)
+            return all(d["exists"] for d in page["items"]) or None
+
+        await self.until("logistics", "the shipment's documents", documents)
         await self.track(
             {"status": "picked_up", "location": "Hamburg"}, {"status": "in_transit", "location": "Atlantic"}
         )

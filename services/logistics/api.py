@@ -2,26 +2,39 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import select
 
 from hanse.auth import Principal, require_roles
-from hanse.errors import Unavailable
+from hanse.errors import Invalid, NotFound, Unavailable
+from hanse.http import client_address
 from hanse.pagination import Cursor, Limit, Page, paginate
+from hanse.ratelimit import RateLimiter
 from services.logistics.config import UoW, UoWDep
-from services.logistics.domain import freight, fulfilment, shipments, stock
+from services.logistics.domain import carriers, documents, freight, fulfilment, returns, rules, shipments, stock
 from services.logistics.models import (
+    CARRIER_ID,
     SKU_PATTERN,
+    CarrierEventAccepted,
+    CarrierEventCreate,
+    DocumentPublic,
     FulfilmentPublic,
     RateQuotePublic,
     RateRequest,
     ReceiptCreate,
     ReceiptPublic,
+    ReturnCreate,
+    ReturnInspect,
+    ReturnPublic,
+    ReturnReceive,
+    ReturnRequest,
     Shipment,
     ShipmentPublic,
     StockPublic,
@@ -42,6 +55,8 @@ Pricer = Annotated[Principal, require_roles("logistics", "sales")]
 
 SkuPath = Annotated[str, Path(pattern=SKU_PATTERN, description="SKU")]
 IdPath = Annotated[str, Path(min_length=1, max_length=64)]
+KindPath = Annotated[str, Path(min_length=1, max_length=32, description="document kind")]
+CarrierPath = Annotated[str, Path(min_length=1, max_length=32, description="carrier id, e.g. dhl-express")]
 
 T = TypeVar("T")
 # PostgreSQL aborts one of two transactions that wait on each other's rows (deadlock) or
@@ -142,3 +157,115 @@ async def get_shipment(shipment_id: IdPath, uow: UoWDep, _: ShipmentReader) -> S
 @router.post("/shipments/{shipment_id}/tracking", status_code=201, summary="Record a tracking milestone")
 async def track_shipment(shipment_id: IdPath, body: TrackingCreate, uow: UoWDep, _: Tracker) -> TrackingPublic:
     return await _commit_retrying(uow, lambda u: shipments.record_milestone(u, shipment_id, body))
+
+
+# -- documents ---------------------------------------------------------------------------------------
+
+
+@router.get("/shipments/{shipment_id}/documents", summary="The documents compliance requires, and whether each exists")
+async def list_documents(shipment_id: IdPath, uow: UoWDep, _: ShipmentReader) -> Page[DocumentPublic]:
+    return Page(items=await documents.list_documents(uow, shipment_id), next_cursor=None)
+
+
+@router.get(
+    "/shipments/{shipment_id}/documents/{kind}",
+    summary="One document as PDF (produced on first request, then served as stored)",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
+async def get_document(shipment_id: IdPath, kind: KindPath, uow: UoWDep, _: ShipmentReader) -> Response:
+    document = await documents.produce(uow, shipment_id, kind)
+    await uow.commit()
+    return Response(
+        document.content,
+        media_type=document.content_type,
+        headers={"Content-Disposition": f'inline; filename="{document.filename}"'},
+    )
+
+
+# -- carrier events (public: the signature proves the sender) -------------------------------------------
+
+
+def _limiter(request: Request) -> RateLimiter:
+    limiter = getattr(request.app.state, "carrier_event_limiter", None)
+    if limiter is None:
+        config = request.app.state.runtime.config
+        limiter = request.app.state.carrier_event_limiter = RateLimiter(
+            "carrier-events", config.carrier_event_rate_limit
+        )
+    return limiter
+
+
+@router.post("/carriers/{carrier}/events", status_code=202, summary="A carrier's signed tracking event")
+async def carrier_event(
+    carrier: CarrierPath,
+    request: Request,
+    uow: UoWDep,
+    signature: Annotated[str | None, Header(alias=carriers.HEADER)] = None,
+) -> CarrierEventAccepted:
+    _limiter(request).enforce(client_address(request, behind_gateway=True), "carrier events")
+    if not re.match(CARRIER_ID, carrier) or rules.carrier(carrier) is None:
+        raise NotFound(f"no carrier {carrier}", field="carrier")
+    body = await request.body()
+    carriers.verify(carriers.secret_of(uow.settings, uow.config, carrier), body, signature)
+    try:
+        event = CarrierEventCreate.model_validate_json(body)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(p) for p in error["loc"]) or "body"
+        raise Invalid(f"{field}: {error['msg']}", field=field) from None
+    return await _commit_retrying(
+        uow,
+        lambda u: shipments.record_carrier_event(
+            u, carrier, event.tracking_number, event.status, event.location, event.at
+        ),
+    )
+
+
+# -- returns -----------------------------------------------------------------------------------------
+
+
+@router.post("/returns", status_code=201, summary="Request a return (RMA) of delivered goods")
+async def create_return(body: ReturnCreate, uow: UoWDep, _: Operator) -> ReturnPublic:
+    created = await returns.request_return(uow, body)
+    await uow.commit()
+    return created
+
+
+@router.get("/returns", summary="Returns, optionally of one order")
+async def list_returns(
+    uow: UoWDep,
+    _: Reader,
+    order_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[ReturnPublic]:
+    query = select(ReturnRequest)
+    if order_id is not None:
+        query = query.where(ReturnRequest.order_id == order_id)
+    page = await paginate(uow.session, query, ReturnRequest.id, cursor, limit)
+    return Page(items=await returns.returns_public(uow.session, page.items), next_cursor=page.next_cursor)
+
+
+@router.get("/returns/{return_id}", summary="One return with its lines")
+async def get_return(return_id: IdPath, uow: UoWDep, _: Reader) -> ReturnPublic:
+    return await returns.get_return(uow.session, return_id)
+
+
+@router.post("/returns/{return_id}/authorize", summary="Authorize a requested return")
+async def authorize_return(return_id: IdPath, uow: UoWDep, _: Operator) -> ReturnPublic:
+    done = await returns.authorize_return(uow, return_id)
+    await uow.commit()
+    return done
+
+
+@router.post("/returns/{return_id}/receive", summary="Record the returned units that arrived")
+async def receive_return(
+    return_id: IdPath, uow: UoWDep, _: Operator, body: ReturnReceive | None = None
+) -> ReturnPublic:
+    return await _commit_retrying(uow, lambda u: returns.receive_return(u, return_id, body or ReturnReceive()))
+
+
+@router.post("/returns/{return_id}/inspect", summary="Restock or scrap the received units")
+async def inspect_return(return_id: IdPath, body: ReturnInspect, uow: UoWDep, _: Operator) -> ReturnPublic:
+    return await _commit_retrying(uow, lambda u: returns.inspect_return(u, return_id, body))

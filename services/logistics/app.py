@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI
 
-from hanse.app import create_service
+from hanse.app import ServiceRuntime, create_service
 from hanse.settings import Settings
 from services.logistics import api, handlers, models
 from services.logistics.config import LogisticsConfig
+from services.logistics.domain.carriers import secrets_for
+
+
+async def _carrier_secrets(runtime: ServiceRuntime) -> None:
+    """Read the carriers' secrets once at start: a malformed or unknown entry fails the start; dev and test
+    generate missing ones now, prod logs each carrier left without one (its events are refused)."""
+    secrets_for(runtime.settings, runtime.config)
 
 
 def build(settings: Settings | None = None, config: LogisticsConfig | None = None) -> FastAPI:
@@ -18,6 +27,8 @@ def build(settings: Settings | None = None, config: LogisticsConfig | None = Non
         models=models,
         config=config or LogisticsConfig(),
         settings=settings,
+        templates=Path(__file__).parent / "templates",
+        startup=[_carrier_secrets],
     )
 
 

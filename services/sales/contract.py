@@ -199,5 +199,18 @@ class InquiryReceived(EventPayload, event_type="sales.inquiry.received.v1", subj
     lines: list[InquiryLine]
 
 
+class TicketSlaBreached(EventPayload, event_type="sales.ticket.sla_breached.v1", subject="ticket_id"):
+    """A support ticket missed a deadline (published once per clock): `due` in the buyer's zone."""
+
+    ticket_id: str
+    account_id: str
+    order_id: str | None = None
+    priority: Literal["low", "normal", "high", "urgent"]
+    clock: Literal["first_response", "resolution"]
+    due: datetime
+    timezone: str
+    status: str
+
+
 class PrivacyAnswered(PrivacyAnswer, event_type="sales.privacy_request.answered.v1"):
     """Sales' answer to a privacy request: accounts, contacts, inquiries, tickets and mail sent."""

@@ -13,7 +13,7 @@ from services.logistics.contract import (
     StockShort,
 )
 from services.sales.config import UoW
-from services.sales.domain import accounts, orders
+from services.sales.domain import accounts, inquiries, notify, orders, privacy
 
 
 def _with_reasons(prefix: str, reasons: list[str]) -> str:
@@ -47,15 +47,19 @@ async def on_stock_reserved(uow: UoW, payload: StockReserved) -> None:
 
 async def on_shipment_booked(uow: UoW, payload: ShipmentBooked) -> None:
     reason = f"shipment {payload.shipment_id} booked with {payload.carrier} by {payload.mode}"
-    await orders.advance_order(uow, payload.order_id, "booked", f"{reason}, tracking {payload.tracking_number}")
+    await orders.advance_order(
+        uow, payload.order_id, "booked", f"{reason}, tracking {payload.tracking_number}", payload
+    )
 
 
 async def on_shipment_dispatched(uow: UoW, payload: ShipmentDispatched) -> None:
-    await orders.advance_order(uow, payload.order_id, "dispatched", f"shipment {payload.shipment_id} dispatched")
+    await orders.advance_order(
+        uow, payload.order_id, "dispatched", f"shipment {payload.shipment_id} dispatched", payload
+    )
 
 
 async def on_shipment_delivered(uow: UoW, payload: ShipmentDelivered) -> None:
-    await orders.advance_order(uow, payload.order_id, "delivered", f"shipment {payload.shipment_id} delivered")
+    await orders.advance_order(uow, payload.order_id, "delivered", f"shipment {payload.shipment_id} delivered", payload)
 
 
 async def on_invoice_paid(uow: UoW, payload: InvoicePaid) -> None:
@@ -73,4 +77,10 @@ HANDLERS: dict[str, Handler] = {
     "logistics.shipment.dispatched.v1": on_shipment_dispatched,
     "logistics.shipment.delivered.v1": on_shipment_delivered,
     "finance.invoice.paid.v1": on_invoice_paid,
+    "finance.invoice.issued.v1": notify.invoice_issued,
+    "compliance.screening.completed.v1": inquiries.screened,
+    "compliance.contract.status_changed.v1": accounts.frame_changed,
+    "logistics.return.requested.v1": orders.record_return,
+    "compliance.privacy_request.opened.v1": privacy.answer_privacy_request,
+    "logistics.return.inspected.v1": orders.record_return,
 }

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
@@ -17,11 +18,20 @@ from services.sales.models import (
     Account,
     AccountPublic,
     Dimensions,
+    FrameDefaults,
     HistoryEntry,
+    Inquiry,
+    InquiryLinePublic,
+    InquiryLineRow,
+    InquiryPublic,
     LineBase,
+    MessagePublic,
+    NotificationPublic,
     OrderHistory,
     OrderLinePublic,
     OrderPublic,
+    OrderReturn,
+    OrderReturnPublic,
     PriceTier,
     Product,
     ProductPublic,
@@ -29,6 +39,9 @@ from services.sales.models import (
     QuoteLinePublic,
     QuotePublic,
     SalesOrder,
+    Ticket,
+    TicketMessage,
+    TicketPublic,
     TierOut,
 )
 
@@ -91,7 +104,18 @@ def product_created(product: Product) -> contract.ProductCreated:
 
 
 def account_public(account: Account) -> AccountPublic:
-    return from_row(AccountPublic, account)
+    frame = None
+    if account.frame_contract_id:
+        frame = FrameDefaults(
+            contract_id=account.frame_contract_id,
+            incoterm=account.frame_incoterm,
+            payment_terms=account.frame_payment_terms,
+        )
+    return from_row(AccountPublic, account, sales_frame=frame)
+
+
+def account_updated(account: Account, changed: list[str]) -> contract.AccountUpdated:
+    return from_row(contract.AccountUpdated, account, account_id=account.id, changed=changed)
 
 
 def account_created(account: Account) -> contract.AccountCreated:
@@ -127,12 +151,18 @@ def quote_issued(quote: Quote, lines: Sequence[LineBase]) -> contract.QuoteIssue
 # -- orders ------------------------------------------------------------------------------------------
 
 
-def order_public(order: SalesOrder, lines: Sequence[LineBase], history: Sequence[OrderHistory]) -> OrderPublic:
+def order_public(
+    order: SalesOrder,
+    lines: Sequence[LineBase],
+    history: Sequence[OrderHistory],
+    returns: Sequence[OrderReturn] = (),
+) -> OrderPublic:
     return from_row(
         OrderPublic,
         order,
         lines=[line(OrderLinePublic, ln, order.currency) for ln in lines],
         history=[from_row(HistoryEntry, h) for h in history],
+        returns=[OrderReturnPublic.model_validate(r, from_attributes=True) for r in returns],
         **amounts(order),
     )
 
@@ -168,3 +198,69 @@ def status_changed(
 
 def order_cancelled(order: SalesOrder, previous: str, reason: str | None) -> contract.OrderCancelled:
     return contract.OrderCancelled.model_validate({"order_id": order.id, "previous_status": previous, "reason": reason})
+
+
+# -- support tickets ---------------------------------------------------------------------------------
+
+
+def _local(instant: datetime | None, zone: ZoneInfo) -> datetime | None:
+    return None if instant is None else instant.astimezone(zone)
+
+
+def ticket_public(ticket: Ticket, messages: Sequence[TicketMessage] = ()) -> TicketPublic:
+    """Deadlines and times in the buyer's zone: RFC 3339 with the offset the buyer lives in."""
+    zone = ZoneInfo(ticket.timezone)
+    return from_row(
+        TicketPublic,
+        ticket,
+        first_response_due=ticket.first_response_due.astimezone(zone),
+        resolution_due=ticket.resolution_due.astimezone(zone),
+        first_responded_at=_local(ticket.first_responded_at, zone),
+        resolved_at=_local(ticket.resolved_at, zone),
+        created_at=ticket.created_at.astimezone(zone),
+        first_response_breached=ticket.first_response_breached_at is not None,
+        resolution_breached=ticket.resolution_breached_at is not None,
+        messages=[message_public(m, zone) for m in messages],
+    )
+
+
+def message_public(message: TicketMessage, zone: ZoneInfo | None = None) -> MessagePublic:
+    at = message.created_at.astimezone(zone) if zone else message.created_at
+    return MessagePublic(id=message.id or 0, author=message.author, body=message.body, created_at=at)
+
+
+def sla_breached(ticket: Ticket, clock: str) -> contract.TicketSlaBreached:
+    due = ticket.first_response_due if clock == "first_response" else ticket.resolution_due
+    return from_row(
+        contract.TicketSlaBreached,
+        ticket,
+        ticket_id=ticket.id,
+        clock=clock,
+        due=due.astimezone(ZoneInfo(ticket.timezone)),
+    )
+
+
+def notification_public(row: Any) -> NotificationPublic:
+    """A mail outbox row as the account's notification list shows it (`kind` is the template)."""
+    return NotificationPublic(
+        kind=row.template,
+        language=row.language,
+        subject=row.subject,
+        status=row.status,
+        sent_at=row.sent_at,
+        created_at=row.created_at,
+    )
+
+
+# -- inquiries ---------------------------------------------------------------------------------------
+
+
+def inquiry_public(
+    inquiry: Inquiry, lines: Sequence[InquiryLineRow], moqs: dict[str, int], quote_ids: Sequence[str]
+) -> InquiryPublic:
+    return from_row(
+        InquiryPublic,
+        inquiry,
+        lines=[InquiryLinePublic(sku=ln.sku, quantity=ln.quantity, moq=moqs.get(ln.sku, 1)) for ln in lines],
+        quote_ids=list(quote_ids),
+    )

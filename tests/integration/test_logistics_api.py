@@ -59,9 +59,26 @@ async def test_every_route_needs_a_token_and_the_right_role_and_freight_is_price
         assert quote["actual_weight_kg"] == "100.000"
         assert quote["volumetric_weight_kg"] == "166.667"
         assert quote["chargeable_weight_kg"] == "166.667"
-        assert quote["price"] == {"amount": "450.00", "currency": "EUR"}
-        assert quote["rate_per_kg"] == {"amount": "2.70", "currency": "EUR"}
-        assert quote["minimum_charge"] == {"amount": "120.00", "currency": "EUR"}
+        # The cheapest carrier for the mode: DB Schenker 166.667 × 2.60 beats Lufthansa Cargo × 2.70.
+        assert quote["price"] == {"amount": "433.33", "currency": "EUR"}
+        assert (quote["carrier"], quote["carrier_name"]) == ("db-schenker", "DB Schenker")
+        assert quote["rate_per_kg"] == {"amount": "2.60", "currency": "EUR"}
+        assert quote["minimum_charge"] == {"amount": "190.00", "currency": "EUR"}
+        # A named carrier is priced with its own table.
+        named = await c.post(
+            f"{API}/rates",
+            json={
+                "destination_country": "CN",
+                "mode": "air",
+                "weight_kg": "100",
+                "volume_m3": "1",
+                "carrier": "lufthansa-cargo",
+            },
+            headers=svc.auth("sales"),
+        )
+        assert named.status_code == 200, named.text
+        assert named.json()["price"] == {"amount": "450.00", "currency": "EUR"}
+        assert named.json()["carrier"] == "lufthansa-cargo"
 
         # A JSON number is accepted as a weight; small parcels pay the minimum; USD via ECB.
         courier = await c.post(
@@ -105,6 +122,9 @@ async def test_every_route_needs_a_token_and_the_right_role_and_freight_is_price
             ({"destination_country": "CN", "mode": "air", "weight_kg": "1", "currency": "XYZ"}, "currency"),
             ({"destination_country": "CN", "mode": "air", "weight_kg": "1", "currency": "ZWL"}, "currency"),
             ({"destination_country": "CN", "mode": "air", "weight_kg": "1", "origin_country": "ZZ"}, "origin_country"),
+            ({"destination_country": "CN", "mode": "air", "weight_kg": "1", "carrier": "pigeon-post"}, "carrier"),
+            ({"destination_country": "CN", "mode": "air", "weight_kg": "1", "carrier": "maersk"}, "carrier"),
+            ({"destination_country": "CN", "mode": "air", "weight_kg": "1", "carrier": "DHL Express!"}, "carrier"),
         ]:
             assert_problem(await c.post(f"{API}/rates", json=bad, headers=sales), 422, field)
 

@@ -29,6 +29,10 @@ PUBLIC_ROUTES = {
     ("GET", "/api/v1/marketing/subscribers/confirm"),
     ("POST", "/api/v1/marketing/unsubscribe"),
     ("GET", "/api/v1/marketing/sitemap.xml"),
+    # A carrier's tracking events: the HMAC signature per carrier proves the sender (401 without it).
+    ("POST", "/api/v1/logistics/carriers/{carrier}/events"),
+    # Sales' storefront inquiry (RFQ) form, rate-limited per client like the lead form.
+    ("POST", "/api/v1/sales/inquiries"),
 }
 # Routes open to any valid token, whatever its roles: the catalogue is what everyone sells from.
 ANY_TOKEN_ROUTES = {("GET", "/api/v1/sales/products"), ("GET", "/api/v1/sales/products/{sku}")}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -18,10 +19,10 @@ from services.sales.contract import OrderLine
 
 D = Decimal
 RATES = {
-    ("air", "asia"): rules.Tariff(D("2.70"), D("120.00")),
-    ("courier", "eu"): rules.Tariff(D("2.90"), D("25.00")),
-    ("sea", "asia"): rules.Tariff(D("0.13"), D("250.00")),
-    ("road", "eu"): rules.Tariff(D("0.40"), D("75.00")),
+    ("lufthansa-cargo", "air", "asia"): rules.Tariff(D("2.70"), D("120.00")),
+    ("dhl-express", "courier", "eu"): rules.Tariff(D("2.90"), D("25.00")),
+    ("maersk", "sea", "asia"): rules.Tariff(D("0.13"), D("250.00")),
+    ("db-schenker", "road", "eu"): rules.Tariff(D("0.40"), D("75.00")),
 }
 
 
@@ -88,8 +89,10 @@ def test_shipped_rate_table_covers_every_zone_for_air_and_courier():
     table = rules.rate_table()
     zones = set(rules.zone_table().values()) | {"domestic", "rest_of_world"}
     for mode in ("air", "courier"):
-        assert {zone for m, zone in table if m == mode} == zones
-    assert {zone for m, zone in table if m == "road"} == {"domestic", "eu", "europe"}
+        assert {zone for _, m, zone in table if m == mode} == zones
+    assert {zone for _, m, zone in table if m == "road"} == {"domestic", "eu", "europe"}
+    for carrier_id, mode, _ in table:
+        assert mode in rules.carriers()[carrier_id].modes, "a carrier is priced only for the modes it offers"
     assert all(isinstance(t.rate_per_kg, Decimal) and t.minimum_charge > 0 for t in table.values())
 
 
@@ -110,7 +113,9 @@ def test_bad_weight_or_volume_is_refused():
 
 def test_quote_converts_the_eur_tariff_to_the_requested_currency_with_ecb_rates():
     settings = Settings(env="dev", seller_country="DE", base_currency="EUR")
-    body = RateRequest(destination_country="cn", mode="air", weight_kg="100", volume_m3="1", currency="usd")
+    body = RateRequest(
+        destination_country="cn", mode="air", weight_kg="100", volume_m3="1", currency="usd", carrier="lufthansa-cargo"
+    )
     quote = freight.quote_freight(body, settings)
     rate = ecb_rate("EUR", "USD").rate
     assert quote.origin_country == "DE" and quote.destination_country == "CN"
@@ -136,11 +141,64 @@ def test_transport_mode_follows_the_incoterm_then_the_zone():
     assert rules.transport_mode("DAP", "eu", "rail") == "road"
 
 
-def test_tracking_numbers_carry_the_carrier_prefix_and_differ():
-    numbers = {rules.new_tracking_number("sea") for _ in range(200)}
-    assert len(numbers) == 200
-    assert all(n.startswith("HLCU") and len(n) == 16 for n in numbers)
-    assert rules.carrier_for("courier") == "DHL Express"
+def test_tracking_numbers_follow_each_carriers_format_and_differ():
+    for carrier_id, shape in [
+        ("dhl-express", r"^\d{10}$"),
+        ("lufthansa-cargo", r"^020-\d{8}$"),
+        ("maersk", r"^MAEU\d{9}$"),
+        ("db-schenker", r"^DBSK\d{10}$"),
+    ]:
+        numbers = {rules.new_tracking_number(carrier_id) for _ in range(200)}
+        assert len(numbers) == 200, carrier_id
+        assert all(re.match(shape, n) and rules.tracking_number_valid(carrier_id, n) for n in numbers), carrier_id
+    # Check digits: DHL Express and IATA air waybills use the serial modulo 7.
+    assert rules.tracking_number_valid("lufthansa-cargo", "020-12345675")  # 1234567 % 7 == 5
+    assert not rules.tracking_number_valid("lufthansa-cargo", "020-12345674")
+    assert rules.tracking_number_valid("dhl-express", "1234567891")  # 123456789 % 7 == 1
+    assert not rules.tracking_number_valid("dhl-express", "1234567890")
+    assert not rules.tracking_number_valid("maersk", "020-12345675")
+    with pytest.raises(ValueError):
+        rules.new_tracking_number("pigeon-post")
+
+
+def test_carrier_table_has_the_contract_ids_and_names():
+    table = rules.carriers()
+    assert {"dhl-express", "maersk", "lufthansa-cargo", "db-schenker"} <= set(table)
+    assert (table["dhl-express"].name, table["dhl-express"].modes) == ("DHL Express", ("courier",))
+    assert "sea" in table["maersk"].modes and "air" in table["lufthansa-cargo"].modes
+    assert "road" in table["db-schenker"].modes
+    for carrier_id, found in table.items():
+        assert set(found.codes.values()) <= rules.MILESTONES, carrier_id
+
+
+def test_cheapest_carrier_for_the_mode_unless_one_is_named():
+    # Air to Asia: Lufthansa Cargo 2.70/kg (min 120), DB Schenker 2.60/kg (min 190).
+    light = rules.price_freight("air", "DE", "CN", D("10"))
+    assert (light.carrier, light.price) == ("lufthansa-cargo", D("120.00"))
+    heavy = rules.price_freight("air", "DE", "CN", D("1000"))
+    assert (heavy.carrier, heavy.price) == ("db-schenker", D("2600.00"))
+    named = rules.price_freight("air", "DE", "CN", D("1000"), carrier="lufthansa-cargo")
+    assert (named.carrier, named.price) == ("lufthansa-cargo", D("2700.00"))
+    with pytest.raises(Invalid) as err:
+        rules.price_freight("air", "DE", "CN", D("10"), carrier="pigeon-post")
+    assert err.value.field == "carrier"
+    with pytest.raises(Invalid) as err:
+        rules.price_freight("air", "DE", "CN", D("10"), carrier="maersk")
+    assert err.value.field == "carrier"
+    # Booking: the named carrier when it offers the mode, else the cheapest, else any offering the mode.
+    assert rules.choose_carrier("air", "DE", "CN", D("1000")) == "db-schenker"
+    assert rules.choose_carrier("air", "DE", "CN", D("1000"), "lufthansa-cargo") == "lufthansa-cargo"
+    assert rules.choose_carrier("sea", "DE", "CN", D("1000"), "dhl-express") == "maersk"
+    assert rules.choose_carrier("road", "DE", "US", D("10")) == "db-schenker"
+
+
+def test_carrier_status_codes_map_to_milestones():
+    assert rules.milestone_for("dhl-express", "PU") == "picked_up"
+    assert rules.milestone_for("dhl-express", "ok") == "delivered"
+    assert rules.milestone_for("lufthansa-cargo", "DLV") == "delivered"
+    assert rules.milestone_for("maersk", "GTOT") == "picked_up"
+    assert rules.milestone_for("db-schenker", "in_transit") == "in_transit"
+    assert rules.milestone_for("db-schenker", "XYZ") is None
 
 
 # -- allocation ------------------------------------------------------------------------------------
@@ -226,3 +284,80 @@ def test_a_milestone_time_needs_a_timezone():
     assert TrackingCreate(status="picked_up", at=datetime(2026, 1, 1, tzinfo=UTC)).at is not None
     with pytest.raises(ValidationError):
         TrackingCreate(status="picked_up", at=datetime(2026, 1, 1))
+
+
+# -- customs, packages, letters of credit, returns, signatures (issue 14) ----------------------------
+
+
+def test_customs_item_weights_and_value():
+    item = rules.customs_item("P", "Pump", "841370", "DE", 3, D("12.50"), D("2.345"))
+    assert (item.net_weight_kg, item.gross_weight_kg, item.value) == (D("7.035"), D("7.387"), D("37.50"))
+
+
+def test_packages_by_mode():
+    parcels = rules.package_count("courier", D("61"))
+    assert (parcels.count, parcels.packaging.type, parcels.weight_kg) == (3, "carton", D("62.500"))
+    pallets = rules.package_count("sea", D("1000"))
+    assert (pallets.count, pallets.packaging.type, pallets.weight_kg) == (2, "pallet", D("1050.000"))
+    assert rules.package_count("air", D("0")).count == 1
+
+
+def test_letter_of_credit_must_be_in_the_order_currency_cover_it_and_be_in_time():
+    today = datetime(2026, 11, 26, tzinfo=UTC).date()
+    ok = rules.Credit("lc1", D("100.00"), "EUR", date(2026, 12, 31), date(2026, 12, 15))
+    assert rules.letter_of_credit_refusal([ok], "EUR", D("100.00"), today) is None
+    assert "no letter of credit" in rules.letter_of_credit_refusal([], "EUR", D("1"), today)
+    assert "is in EUR, the order in USD" in rules.letter_of_credit_refusal([ok], "USD", D("1"), today)
+    assert "covers 100.00 EUR of the order total 100.01" in rules.letter_of_credit_refusal(
+        [ok], "EUR", D("100.01"), today
+    )
+    late = rules.Credit("lc2", D("500"), "EUR", date(2026, 12, 31), date(2026, 11, 25))
+    assert "latest shipment date 2026-11-25 has passed" in rules.letter_of_credit_refusal([late], "EUR", D("1"), today)
+    expired = rules.Credit("lc3", D("500"), "EUR", date(2026, 11, 25), date(2026, 11, 30))
+    assert "expired" in rules.letter_of_credit_refusal([expired], "EUR", D("1"), today)
+    assert rules.letter_of_credit_refusal([late, ok], "EUR", D("50"), today) is None, "one valid L/C suffices"
+
+
+def test_returns_never_exceed_what_was_shipped_and_not_yet_returned():
+    shipped = {"A": 5, "B": 1}
+    assert rules.return_violations(shipped, {}, [("A", 5), ("B", 1)]) == []
+    assert rules.return_violations(shipped, {"A": 3}, [("A", 2)]) == []
+    assert [i for i, _ in rules.return_violations(shipped, {"A": 3}, [("A", 3)])] == [0]
+    assert [i for i, _ in rules.return_violations(shipped, {}, [("A", 3), ("A", 3)])] == [1]
+    (problem,) = rules.return_violations(shipped, {}, [("C", 1)])
+    assert problem[0] == 0 and "not shipped" in problem[1]
+
+
+def test_carrier_signatures_are_hmac_sha256_of_the_raw_body(tmp_path):
+    from services.logistics.config import LogisticsConfig
+    from services.logistics.domain import carriers
+
+    body = b'{"tracking_number": "020-12345675", "status": "DLV", "at": "2026-11-26T10:00:00Z"}'
+    header = carriers.sign("s3cret", body)
+    assert header.startswith("sha256=") and len(header) == 7 + 64
+    carriers.verify("s3cret", body, header)
+    carriers.verify("s3cret", body, header.upper().replace("SHA256=", "sha256="))
+    for bad in (
+        None,
+        "",
+        "sha256=xyz",
+        "sha1=" + "0" * 64,
+        carriers.sign("other", body),
+        carriers.sign("s3cret", body + b" "),
+    ):
+        with pytest.raises(carriers.Unauthenticated) as err:
+            carriers.verify("s3cret", body, bad)
+        assert err.value.status == 401 and err.value.field == carriers.HEADER
+    # Dev and test generate a secret per carrier once; configured ones win; prod has none unless configured.
+    dev = Settings(env="dev", data_dir=tmp_path)
+    generated = carriers.secrets_for(dev, LogisticsConfig())
+    assert set(generated) == set(rules.carriers()) and len(set(generated.values())) == len(generated)
+    assert carriers.secrets_for(dev, LogisticsConfig()) == generated
+    configured = LogisticsConfig(HANSE_CARRIER_SECRETS={"maersk": "m-secret"})
+    assert carriers.secrets_for(dev, configured)["maersk"] == "m-secret"
+    prod = Settings(env="prod", data_dir=tmp_path / "prod", jwt_secret="x" * 40)
+    assert carriers.secrets_for(prod, configured) == {"maersk": "m-secret"}
+    with pytest.raises(carriers.Unauthenticated):
+        carriers.secret_of(prod, configured, "dhl-express")
+    with pytest.raises(ValueError):
+        carriers.secrets_for(dev, LogisticsConfig(HANSE_CARRIER_SECRETS={"pigeon-post": "x"}))

@@ -14,7 +14,9 @@ def quote_freight(body: RateRequest, settings: Settings) -> RateQuotePublic:
     """Origin defaults to the seller's country, currency to the base currency (ECB rate from EUR)."""
     origin = body.origin_country or settings.seller_country
     currency = body.currency or settings.base_currency
-    priced = price_freight(body.mode, origin, body.destination_country, body.weight_kg, body.volume_m3)
+    priced = price_freight(
+        body.mode, origin, body.destination_country, body.weight_kg, body.volume_m3, carrier=body.carrier
+    )
     price = Money.of(priced.price, TARIFF_CURRENCY)
     fx: FxRate | None = None
     if currency != TARIFF_CURRENCY:

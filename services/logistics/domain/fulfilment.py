@@ -9,45 +9,69 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hanse.errors import NotFound
 from hanse.events import utcnow
+from services.finance.contract import LetterOfCreditRecorded
 from services.logistics import views
 from services.logistics.config import UoW
 from services.logistics.contract import ReservedLine, StockReleased, StockReserved, StockShort
 from services.logistics.domain.locks import lock_order, lock_stock
-from services.logistics.domain.rules import CARRIERS, allocate, order_weight_kg, wanted_quantities
+from services.logistics.domain.rules import MODES, allocate, carriers, order_weight_kg, wanted_quantities
 from services.logistics.domain.shipments import book_shipment_if_ready, cancel_booked_shipment
 from services.logistics.models import (
+    CustomsLine,
     FulfilmentOrder,
     FulfilmentPublic,
+    LetterOfCredit,
     OrderLineWanted,
     Reservation,
+    ReturnItem,
+    ReturnRequest,
     Shipment,
     StockLevel,
 )
-from services.sales.contract import OrderTerms
+from services.sales.contract import OrderLine, OrderTerms
 
 Stock = dict[tuple[str, str], StockLevel]
 
 
 async def reserve_cleared_order(uow: UoW, terms: OrderTerms) -> str:
-    """On clearance reserve every line or nothing (back-order); returns what happened."""
+    """On clearance reserve every line or nothing (back-order); returns what happened.
+
+    A second clearance of a cleared order is compliance lifting a hold it placed after clearing
+    (re-screening, export control): the hold goes, nothing is reserved or booked again.
+    """
     session = uow.session
     order = await lock_order(session, terms.order_id)
-    if order is not None and (order.cleared or order.status in ("cancelled", "rejected")):
-        return "ignored"  # cleared twice, or the cancel/rejection overtook the clearance (tombstone)
+    if order is not None and order.status in ("cancelled", "rejected"):
+        return "ignored"  # the cancel/rejection overtook the clearance (tombstone)
+    if order is not None and order.cleared:
+        if not order.held:
+            return "ignored"  # cleared twice
+        order.held, order.held_reasons = False, None
+        session.add(order)
+        return "hold lifted"
     wanted = wanted_quantities(terms.lines)
     if order is None:
         order = FulfilmentOrder(order_id=terms.order_id, status="pending")
     order.cleared = True
     order.cleared_at = utcnow()
+    order.held, order.held_reasons = False, None
     order.payment_terms = terms.payment_terms
     order.incoterm = terms.incoterm.upper()
     order.destination_country = terms.destination_country.upper()
     order.weight_kg = order_weight_kg(terms.lines)
-    quoted = getattr(terms, "mode", None)  # optional in sales' OrderTerms
-    order.quoted_mode = quoted if quoted in CARRIERS else None
+    order.quoted_mode = terms.mode if terms.mode in MODES else None
+    order.quoted_carrier = terms.carrier if terms.carrier in carriers() else None
+    order.named_place = terms.named_place[:200]
+    order.currency = terms.currency
+    order.total_amount = terms.total.amount
+    order.language = terms.language
+    order.consignee = terms.company[:200]
+    order.consignee_email = terms.email[:320]
+    order.consignee_country = terms.buyer_country[:2]
     session.add(order)
     for sku, quantity in wanted.items():
         session.add(OrderLineWanted(order_id=order.order_id, sku=sku, quantity=quantity))
+    session.add_all(customs_lines(order.order_id, terms.lines))
     await session.flush()
 
     stock = await lock_stock(session, wanted)
@@ -55,12 +79,48 @@ async def reserve_cleared_order(uow: UoW, terms: OrderTerms) -> str:
     allocation = allocate(wanted, available)
     if allocation.complete:
         _hold(stock, allocation.reserved, available)
-        await _reserve(uow, order, allocation.reserved, from_backorder=False)
+        await _reserve(uow, order, allocation.reserved, from_backorder=False, stock=stock)
         return "reserved"
     order.status = "backordered"
     order.backordered_at = utcnow()
-    await uow.publish(StockShort(order_id=order.order_id, lines=allocation.short), correlation_id=order.order_id)
+    short = StockShort(order_id=order.order_id, lines=allocation.short, levels=views.levels(stock, wanted))
+    await uow.publish(short, correlation_id=order.order_id)
     return "backordered"
+
+
+def customs_lines(order_id: str, lines: Iterable[OrderLine]) -> list[CustomsLine]:
+    """One customs line per SKU (lines of one SKU summed; description, HS code, origin of the first)."""
+    by_sku: dict[str, CustomsLine] = {}
+    for line in lines:
+        row = by_sku.get(line.sku)
+        if row is None:
+            by_sku[line.sku] = CustomsLine(
+                order_id=order_id,
+                sku=line.sku,
+                description=line.name[:200],
+                hs_code=line.hs_code[:16],
+                origin_country=line.origin_country[:2].upper(),
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                unit_weight_kg=line.unit_weight_kg,
+            )
+        else:
+            row.quantity += line.quantity
+    return list(by_sku.values())
+
+
+async def hold_order(uow: UoW, order_id: str, reasons: list[str]) -> str:
+    """Compliance holds the order (before clearance, or after it: re-screening, export control)."""
+    session = uow.session
+    order = await lock_order(session, order_id)
+    if order is None:
+        order = FulfilmentOrder(order_id=order_id, status="pending")
+    elif order.status in ("cancelled", "rejected"):
+        return "ignored"
+    order.held = True
+    order.held_reasons = ("; ".join(reasons) or "held by compliance")[:500]
+    session.add(order)
+    return "held"
 
 
 async def close_order(uow: UoW, order_id: str, outcome: str, reason: str | None) -> str:
@@ -89,7 +149,8 @@ async def close_order(uow: UoW, order_id: str, outcome: str, reason: str | None)
     released = views.reserved_lines(held)
     for line in released:
         stock[(line.sku, line.warehouse)].reserved -= line.quantity
-    await uow.publish(StockReleased(order_id=order_id, lines=released, reason=why), correlation_id=order_id)
+    released_event = StockReleased(order_id=order_id, lines=released, reason=why, levels=views.levels(stock, skus))
+    await uow.publish(released_event, correlation_id=order_id)
     # Released units are stock arriving for everyone else: fill back-orders with them, FCFS.
     await fill_backorders(uow, candidates, stock, skus)
     return "released"
@@ -134,12 +195,14 @@ async def fill_backorders(
         if not allocation.complete:
             continue
         _hold(stock, allocation.reserved, available)
-        await _reserve(uow, order, allocation.reserved, from_backorder=True)
+        await _reserve(uow, order, allocation.reserved, from_backorder=True, stock=stock)
         filled.append(order.order_id)
     return filled
 
 
-async def _reserve(uow: UoW, order: FulfilmentOrder, lines: list[ReservedLine], *, from_backorder: bool) -> None:
+async def _reserve(
+    uow: UoW, order: FulfilmentOrder, lines: list[ReservedLine], *, from_backorder: bool, stock: Stock
+) -> None:
     for line in lines:
         uow.session.add(
             Reservation(order_id=order.order_id, sku=line.sku, warehouse=line.warehouse, quantity=line.quantity)
@@ -148,7 +211,12 @@ async def _reserve(uow: UoW, order: FulfilmentOrder, lines: list[ReservedLine], 
     order.reserved_at = utcnow()
     uow.session.add(order)
     await uow.publish(
-        StockReserved(order_id=order.order_id, lines=lines, from_backorder=from_backorder),
+        StockReserved(
+            order_id=order.order_id,
+            lines=lines,
+            from_backorder=from_backorder,
+            levels=views.levels(stock, {line.sku for line in lines}),
+        ),
         correlation_id=order.order_id,
     )
     await book_shipment_if_ready(uow, order)
@@ -197,4 +265,26 @@ async def fulfilment_of(session: AsyncSession, order_id: str) -> FulfilmentPubli
     wanted = (await wanted_lines(session, [order_id]))[order_id]
     held = (await session.exec(select(Reservation).where(Reservation.order_id == order_id))).all()
     shipment_id = (await session.exec(select(Shipment.id).where(Shipment.order_id == order_id))).first()
-    return views.fulfilment_public(order, wanted, held, shipment_id)
+    returns = (
+        await session.exec(
+            select(ReturnRequest).where(ReturnRequest.order_id == order_id).order_by(col(ReturnRequest.created_at))
+        )
+    ).all()
+    items = (await session.exec(select(ReturnItem).where(col(ReturnItem.return_id).in_([r.id for r in returns])))).all()
+    returned = bool(wanted) and all(
+        sum(i.received for i in items if i.sku == sku) >= quantity for sku, quantity in wanted.items()
+    )
+    return views.fulfilment_public(order, wanted, held, shipment_id, returns, returned)
+
+
+async def record_letter_of_credit(uow: UoW, lc: LetterOfCreditRecorded) -> str:
+    """Keep the L/C (once per id) and book the order if it was waiting for one."""
+    session = uow.session
+    order = await lock_order(session, lc.order_id)
+    if await session.get(LetterOfCredit, lc.letter_of_credit_id) is None:
+        session.add(views.letter_of_credit_row(lc))
+        await session.flush()
+    if order is None:
+        return "recorded"  # the clearance comes later and finds it
+    booked = await book_shipment_if_ready(uow, order)
+    return "booked" if booked else (order.booking_blocked or "recorded")

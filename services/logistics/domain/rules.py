@@ -9,7 +9,8 @@ import secrets
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from datetime import date
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from pathlib import Path
 
@@ -35,12 +36,16 @@ VOLUMETRIC_KG_PER_M3: dict[str, Decimal] = {
 }
 NEAR_ZONES = frozenset({"domestic", "eu"})
 SEA_ONLY_INCOTERMS = frozenset({"FAS", "FOB", "CFR", "CIF"})
-CARRIERS: dict[str, tuple[str, str]] = {
-    "sea": ("Hapag-Lloyd", "HLCU"),
-    "air": ("Lufthansa Cargo", "LHCG"),
-    "courier": ("DHL Express", "DHLX"),
-    "road": ("DB Schenker", "DBSK"),
-}
+MODES = ("sea", "air", "courier", "road")
+MILESTONES = frozenset({"picked_up", "in_transit", "customs_cleared", "out_for_delivery", "delivered", "exception"})
+
+
+@dataclass(frozen=True)
+class Carrier:
+    id: str
+    name: str
+    modes: tuple[str, ...]
+    codes: Mapping[str, str]  # the carrier's own status code -> Hanse milestone
 
 
 @dataclass(frozen=True)
@@ -58,14 +63,35 @@ class FreightPrice:
     chargeable_weight_kg: Decimal
     tariff: Tariff
     price: Decimal  # in TARIFF_CURRENCY
+    carrier: str = ""
+
+
+RateTable = Mapping[tuple[str, str, str], Tariff]  # (carrier, mode, zone) -> tariff
 
 
 @lru_cache(maxsize=1)
-def rate_table() -> dict[tuple[str, str], Tariff]:
-    """The shipped tariff (data/freight_rates.csv): EUR per chargeable kg and a minimum per shipment."""
-    with (DATA / "freight_rates.csv").open(newline="") as f:
+def carriers() -> dict[str, Carrier]:
+    """The carrier table (data/carriers.json), by carrier id."""
+    raw = json.loads((DATA / "carriers.json").read_text())
+    return {
+        cid: Carrier(cid, c["name"], tuple(c["modes"]), dict(c["codes"]))
+        for cid, c in raw.items()
+        if not cid.startswith("_")
+    }
+
+
+def carrier(carrier_id: str) -> Carrier | None:
+    return carriers().get(carrier_id)
+
+
+@lru_cache(maxsize=1)
+def rate_table() -> dict[tuple[str, str, str], Tariff]:
+    """The shipped tariffs (data/carrier_rates.csv): per carrier, mode and zone, EUR per chargeable kg and a minimum."""
+    with (DATA / "carrier_rates.csv").open(newline="") as f:
         return {
-            (row["mode"], row["zone"]): Tariff(Decimal(row["rate_per_kg_eur"]), Decimal(row["minimum_charge_eur"]))
+            (row["carrier"], row["mode"], row["zone"]): Tariff(
+                Decimal(row["rate_per_kg_eur"]), Decimal(row["minimum_charge_eur"])
+            )
             for row in csv.DictReader(f)
         }
 
@@ -94,41 +120,110 @@ def price_freight(
     weight_kg: Decimal,
     volume_m3: Decimal = Decimal(0),
     *,
-    rates: Mapping[tuple[str, str], Tariff] | None = None,
+    carrier: str | None = None,
+    rates: RateTable | None = None,
     zones: Mapping[str, str] | None = None,
 ) -> FreightPrice:
-    """Chargeable weight = max(actual, volumetric); price = max(weight × rate, minimum charge)."""
+    """Chargeable weight = max(actual, volumetric); price = max(weight × rate, minimum charge).
+
+    With a carrier, that carrier's tariff; without, the cheapest carrier offering the mode to the
+    zone (ties go to the carrier id first in the alphabet).
+    """
     if weight_kg <= 0:
         raise Invalid("weight_kg must be greater than 0", field="weight_kg")
     if volume_m3 < 0:
         raise Invalid("volume_m3 must not be negative", field="volume_m3")
     zone = freight_zone(origin_country, destination_country, zones)
-    tariff = (rates if rates is not None else rate_table()).get((mode, zone))
-    if tariff is None:
+    table = rates if rates is not None else rate_table()
+    offers = sorted((c, t) for (c, m, z), t in table.items() if m == mode and z == zone)
+    if carrier is not None:
+        if not any(c == carrier for (c, _, _) in table):
+            raise Invalid(f"no carrier {carrier}", field="carrier")
+        offers = [(c, t) for c, t in offers if c == carrier]
+        if not offers:
+            raise Invalid(f"{carrier} offers no {mode} freight to zone {zone}", field="carrier", zone=zone)
+    if not offers:
         raise Invalid(f"{mode} freight is not offered to zone {zone}", field="mode", zone=zone)
     actual = weight_kg.quantize(KG, rounding=ROUND_HALF_UP)
     volumetric = volumetric_weight_kg(mode, volume_m3)
     chargeable = max(actual, volumetric)
-    price = round_money(max(chargeable * tariff.rate_per_kg, tariff.minimum_charge), TARIFF_CURRENCY)
-    return FreightPrice(mode, zone, actual, volumetric, chargeable, tariff, price)
+    priced = [
+        (round_money(max(chargeable * tariff.rate_per_kg, tariff.minimum_charge), TARIFF_CURRENCY), cid, tariff)
+        for cid, tariff in offers
+    ]
+    price, cid, tariff = min(priced, key=lambda p: (p[0], p[1]))
+    return FreightPrice(mode, zone, actual, volumetric, chargeable, tariff, price, cid)
 
 
 def transport_mode(incoterm: str | None, zone: str, quoted: str | None = None) -> str:
     """Sea-only Incoterms go by sea; else the quoted mode; else road at home and in the EU, air beyond."""
     if (incoterm or "").upper() in SEA_ONLY_INCOTERMS:
         return "sea"
-    if quoted in CARRIERS:
+    if quoted in MODES:
         return quoted
     return "road" if zone in NEAR_ZONES else "air"
 
 
-def carrier_for(mode: str) -> str:
-    return CARRIERS[mode][0]
+def choose_carrier(
+    mode: str, origin: str, destination: str, weight_kg: Decimal | None, named: str | None = None
+) -> str:
+    """The carrier the order named when it offers the mode; else the cheapest for the mode and zone;
+    else (a mode no tariff offers to the zone, e.g. a quoted road lane overseas) the first offering the mode."""
+    table = carriers()
+    if named in table and mode in table[named].modes:
+        return named  # type: ignore[return-value]
+    try:
+        return price_freight(mode, origin, destination, weight_kg or Decimal(1)).carrier
+    except Invalid:
+        return next(c.id for c in sorted(table.values(), key=lambda c: c.id) if mode in c.modes)
 
 
-def new_tracking_number(mode: str) -> str:
-    alphabet = string.ascii_uppercase + string.digits
-    return CARRIERS[mode][1] + "".join(secrets.choice(alphabet) for _ in range(12))
+def _mod7(serial: str) -> str:
+    return str(int(serial) % 7)
+
+
+def _digits(n: int) -> str:
+    return "".join(secrets.choice(string.digits) for _ in range(n))
+
+
+def new_tracking_number(carrier_id: str) -> str:
+    """A tracking number in the carrier's own format (see data/carriers.json)."""
+    if carrier_id == "dhl-express":
+        serial = str(secrets.randbelow(9 * 10**8) + 10**8)
+        return serial + _mod7(serial)
+    if carrier_id == "lufthansa-cargo":
+        serial = _digits(7)
+        return f"020-{serial}{_mod7(serial)}"
+    if carrier_id == "maersk":
+        return "MAEU" + _digits(9)
+    if carrier_id == "db-schenker":
+        return "DBSK" + _digits(10)
+    raise ValueError(f"no tracking-number format for carrier {carrier_id}")
+
+
+_TRACKING_FORMATS = {
+    "dhl-express": re.compile(r"^(\d{9})(\d)$"),
+    "lufthansa-cargo": re.compile(r"^020-(\d{7})(\d)$"),
+    "maersk": re.compile(r"^MAEU\d{9}$"),
+    "db-schenker": re.compile(r"^DBSK\d{10}$"),
+}
+
+
+def tracking_number_valid(carrier_id: str, number: str) -> bool:
+    """Whether `number` has the carrier's format (and check digit where it has one)."""
+    pattern = _TRACKING_FORMATS.get(carrier_id)
+    match = pattern.match(number) if pattern else None
+    if match is None:
+        return False
+    return len(match.groups()) < 2 or _mod7(match.group(1)) == match.group(2)
+
+
+def milestone_for(carrier_id: str, status: str) -> str | None:
+    """A Hanse milestone name as it is, or the carrier's own code for one; None when neither."""
+    if status in MILESTONES:
+        return status
+    found = carrier(carrier_id)
+    return found.codes.get(status.upper()) if found else None
 
 
 # -- stock allocation ------------------------------------------------------------------------------
@@ -213,3 +308,112 @@ def apply_milestone(shipment_status: str, milestone: str) -> MilestoneEffect:
     delivers = milestone == "delivered"
     status = "delivered" if delivers else ("in_transit" if dispatches else shipment_status)
     return MilestoneEffect(status=status, dispatches=dispatches, delivers=delivers)
+
+
+# -- customs data and packages ---------------------------------------------------------------------
+
+# Gross weight = net weight plus inner packing (5 %, a documented assumption: the catalogue has net
+# unit weights only). Outer packaging by mode: courier parcels in cartons of at most 30 kg, every
+# other mode on EUR pallets (120 × 80 cm) of at most 500 kg.
+GROSS_FACTOR = Decimal("1.05")
+
+
+@dataclass(frozen=True)
+class Packaging:
+    type: str
+    capacity_kg: Decimal
+    dimensions_cm: tuple[int, int, int]
+    tare_kg: Decimal
+
+
+PACKAGING = {
+    "courier": Packaging("carton", Decimal(30), (60, 40, 40), Decimal("0.5")),
+    "pallet": Packaging("pallet", Decimal(500), (120, 80, 150), Decimal(25)),
+}
+
+
+@dataclass(frozen=True)
+class CustomsItem:
+    sku: str
+    description: str
+    hs_code: str
+    origin_country: str
+    quantity: int
+    net_weight_kg: Decimal
+    gross_weight_kg: Decimal
+    value: Decimal
+
+
+@dataclass(frozen=True)
+class PackageCount:
+    count: int
+    packaging: Packaging
+    weight_kg: Decimal
+
+
+def customs_item(
+    sku: str, description: str, hs_code: str, origin: str, quantity: int, unit_price: Decimal, unit_weight: Decimal
+) -> CustomsItem:
+    net = (unit_weight * quantity).quantize(KG, rounding=ROUND_HALF_UP)
+    gross = (net * GROSS_FACTOR).quantize(KG, rounding=ROUND_HALF_UP)
+    return CustomsItem(sku, description, hs_code, origin, quantity, net, gross, unit_price * quantity)
+
+
+def package_count(mode: str, gross_weight_kg: Decimal) -> PackageCount:
+    """How many packages the goods make (at least one) and their weight with the packaging."""
+    packaging = PACKAGING["courier" if mode == "courier" else "pallet"]
+    # Decimal's // truncates toward zero, so round the quotient up explicitly.
+    count = max(1, int((gross_weight_kg / packaging.capacity_kg).to_integral_value(rounding=ROUND_CEILING)))
+    weight = (gross_weight_kg + packaging.tare_kg * count).quantize(KG, rounding=ROUND_HALF_UP)
+    return PackageCount(int(count), packaging, weight)
+
+
+# -- letter of credit ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Credit:
+    id: str
+    amount: Decimal
+    currency: str
+    expiry_date: date
+    latest_shipment_date: date
+
+
+def letter_of_credit_refusal(
+    credits: Iterable[Credit], currency: str | None, total: Decimal | None, today: date
+) -> str | None:
+    """None when one L/C is valid today and covers the order total in the order currency; else why not."""
+    reasons = []
+    for lc in credits:
+        if lc.currency != currency:
+            reasons.append(f"letter of credit {lc.id} is in {lc.currency}, the order in {currency}")
+        elif total is not None and lc.amount < total:
+            reasons.append(f"letter of credit {lc.id} covers {lc.amount} {lc.currency} of the order total {total}")
+        elif today > lc.latest_shipment_date:
+            reasons.append(f"letter of credit {lc.id}: its latest shipment date {lc.latest_shipment_date} has passed")
+        elif today > lc.expiry_date:
+            reasons.append(f"letter of credit {lc.id} expired on {lc.expiry_date}")
+        else:
+            return None
+    return "; ".join(reasons) or "no letter of credit is recorded for the order (payment terms letter_of_credit)"
+
+
+# -- returns ---------------------------------------------------------------------------------------
+
+
+def return_violations(
+    shipped: Mapping[str, int], already: Mapping[str, int], asked: Iterable[tuple[str, int]]
+) -> list[tuple[int, str]]:
+    """(line index, why) for each line that asks for a SKU not shipped or more than shipped minus returned."""
+    problems = []
+    seen: dict[str, int] = {}
+    for i, (sku, quantity) in enumerate(asked):
+        if sku not in shipped:
+            problems.append((i, f"{sku} was not shipped with this order"))
+            continue
+        seen[sku] = seen.get(sku, 0) + quantity
+        left = shipped[sku] - already.get(sku, 0)
+        if seen[sku] > left:
+            problems.append((i, f"{seen[sku]} of {sku} asked back, but only {left} shipped and not yet returned"))
+    return problems

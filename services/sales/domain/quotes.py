@@ -16,8 +16,17 @@ from hanse.ids import new_id
 from hanse.money import FxRate, Money, ecb_rate, round_money
 from services.sales import views
 from services.sales.config import UoW
+from services.sales.domain import inquiries, notify
 from services.sales.domain.catalogue import catalogue_of
-from services.sales.domain.rules import Goods, fx_applied, incoterm, price_goods, quote_totals, transport_mode
+from services.sales.domain.rules import (
+    Goods,
+    answer_moq,
+    carrier_and_mode,
+    fx_applied,
+    incoterm,
+    price_goods,
+    quote_totals,
+)
 from services.sales.models import Account, Quote, QuoteCreate, QuoteLineRow, TradeTerms
 
 
@@ -37,16 +46,31 @@ class QuoteDraft:
     incoterm: str
     mode: str
     goods: Goods
+    payment_terms: str | None = None  # a sales frame's; None: the account's at acceptance
+    notes: list[str | None] | None = None  # per line, why it differs from what was asked
 
 
 async def draft_quote(uow: UoW, data: QuoteCreate) -> QuoteDraft:
-    term = incoterm(data.incoterm)
-    mode = transport_mode(term, data.mode, uow.settings.seller_country, data.destination_country)
-    if await uow.session.get(Account, data.account_id) is None:
+    account = await uow.session.get(Account, data.account_id)
+    if account is None:
         raise Invalid(f"no account {data.account_id!r}", field="account_id")
-    catalogue = await catalogue_of(uow.session, sorted({line.sku for line in data.lines}))
-    goods = price_goods([(line.sku, line.quantity) for line in data.lines], catalogue, data.currency)
-    return QuoteDraft(data, term, mode, goods)
+    # An active sales frame contract sets the defaults of the account's new quotes.
+    if data.incoterm is None and account.frame_incoterm is None:
+        raise Invalid("incoterm is required (the account has no sales frame that sets one)", field="incoterm")
+    term = incoterm(data.incoterm or account.frame_incoterm or "")
+    mode = carrier_and_mode(term, data.carrier, data.mode, uow.settings.seller_country, data.destination_country)
+    requested = [(line.sku, line.quantity) for line in data.lines or []]
+    if data.inquiry_id is not None:
+        _, asked = await inquiries.inquiry_to_quote(uow, data.inquiry_id)
+        requested = requested or [(line.sku, line.quantity) for line in asked]
+    if not requested:
+        raise Invalid("lines are required (or an inquiry_id whose lines to quote)", field="lines")
+    catalogue = await catalogue_of(uow.session, sorted({sku for sku, _ in requested}))
+    notes: list[str | None] = [None] * len(requested)
+    if data.inquiry_id is not None:
+        requested, notes = answer_moq(requested, catalogue)
+    goods = price_goods(requested, catalogue, data.currency)
+    return QuoteDraft(data, term, mode, goods, account.frame_payment_terms, notes)
 
 
 def _freight_in(currency: str, freight: Freight) -> tuple[Decimal, FxRate | None]:
@@ -75,6 +99,9 @@ async def issue_quote(uow: UoW, draft: QuoteDraft, freight: Freight | None) -> t
     terms = data.model_dump(include=set(TradeTerms.model_fields)) | {"incoterm": draft.incoterm, "mode": draft.mode}
     quote = Quote(
         **terms,
+        inquiry_id=data.inquiry_id,
+        carrier=data.carrier,
+        payment_terms=draft.payment_terms,
         id=new_id("quo"),
         subtotal=totals.subtotal,
         freight=totals.freight,
@@ -98,11 +125,14 @@ async def issue_quote(uow: UoW, draft: QuoteDraft, freight: Freight | None) -> t
             quantity=line.quantity,
             unit_price=line.unit_price,
             amount=line.amount,
+            note=draft.notes[i] if draft.notes else None,
         )
         for i, line in enumerate(goods.lines)
     ]
     uow.session.add_all(lines)
     await uow.publish(views.quote_issued(quote, lines), correlation_id=quote.id)
+    await inquiries.mark(uow, quote.inquiry_id, "quoted")
+    await notify.quote_issued(uow, quote, lines)
     return quote, lines
 
 

@@ -196,6 +196,24 @@ def price_goods(
     return Goods(currency, lines, subtotal, weight, volume, list(rates.values()))
 
 
+def answer_moq(
+    requested: Sequence[tuple[str, int]], catalogue: dict[str, CatalogueItem]
+) -> tuple[list[tuple[str, int]], list[str | None]]:
+    """An inquiry below a product's MOQ is answered with the MOQ, not refused: the quantities to
+    quote, and per line the note that says so."""
+    lines: list[tuple[str, int]] = []
+    notes: list[str | None] = []
+    for sku, quantity in requested:
+        item = catalogue.get(sku)
+        if item is not None and quantity < item.moq:
+            lines.append((sku, item.moq))
+            notes.append(f"{sku}: {quantity} asked, quoted at the minimum order quantity of {item.moq}")
+        else:
+            lines.append((sku, quantity))
+            notes.append(None)
+    return lines, notes
+
+
 def default_mode(term: str, seller_country: str, destination_country: str) -> TransportMode:
     """Sea-only terms go by sea; within the EU (or domestic) by road; elsewhere by air."""
     if INCOTERMS[term][0]:
@@ -211,6 +229,23 @@ def transport_mode(term: str, mode: str | None, seller_country: str, destination
     if INCOTERMS[term][0] and mode != "sea":
         raise Invalid(f"{term} is a sea-only Incoterm: mode must be sea, not {mode}", field="mode")
     return mode
+
+
+# Logistics' carriers and the one mode each offers (PRODUCT.md, Logistics).
+CARRIER_MODES = {"dhl-express": "courier", "maersk": "sea", "lufthansa-cargo": "air", "db-schenker": "road"}
+
+
+def carrier_and_mode(term: str, carrier: str | None, mode: str | None, seller: str, destination: str) -> str:
+    """The transport mode of a quote that may name a carrier: the carrier's own mode when none is
+    asked; a carrier that does not offer the mode asked for is a 422 naming `carrier`."""
+    if carrier is not None:
+        offered = CARRIER_MODES.get(carrier)
+        if offered is None:
+            raise Invalid(f"unknown carrier {carrier!r} ({', '.join(CARRIER_MODES)})", field="carrier")
+        if mode is not None and mode != offered:
+            raise Invalid(f"{carrier} carries by {offered}, not {mode}", field="carrier")
+        mode = offered
+    return transport_mode(term, mode, seller, destination)
 
 
 INSURED_SHARE = Decimal("1.10")  # Incoterms 2020 CIF/CIP: cover at least 110 % of the value
@@ -325,3 +360,14 @@ def fx_applied(rates: Iterable[FxRate]) -> list[dict[str, str]]:
         {"base": r.base, "quote": r.quote, "rate": format(r.rate, "f"), "rate_date": r.rate_date.isoformat()}
         for r in rates
     ]
+
+
+def fully_returned(ordered: Iterable[tuple[str, int]], returned: Iterable[tuple[str, int]]) -> bool:
+    """Whether the returned quantities cover every ordered quantity, sku by sku."""
+    want: dict[str, int] = {}
+    for sku, quantity in ordered:
+        want[sku] = want.get(sku, 0) + quantity
+    for sku, quantity in returned:
+        if sku in want:
+            want[sku] -= quantity
+    return bool(want) and all(left <= 0 for left in want.values())
