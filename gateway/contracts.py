@@ -145,6 +145,10 @@ def _handlers() -> dict[str, list[str]]:
     return consumers
 
 
+# Who publishes events: the departments and the gateway (its answers to privacy requests).
+PUBLISHERS = (*DEPARTMENTS, "gateway")
+
+
 def asyncapi_document(topic_prefix: str = "hanse", partitions: int = 3) -> dict[str, Any]:
     """The AsyncAPI 3.0 document of every event the departments publish, and who consumes what."""
     reg = event_registry()
@@ -158,7 +162,7 @@ def asyncapi_document(topic_prefix: str = "hanse", partitions: int = 3) -> dict[
     messages: dict[str, Any] = {}
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
-    for department in DEPARTMENTS:
+    for department in PUBLISHERS:
         own = {name: model for name, model in types.items() if reg.department(name) == department}
         if not own:
             continue
@@ -208,7 +212,7 @@ def asyncapi_document(topic_prefix: str = "hanse", partitions: int = 3) -> dict[
         }
     consumers = _handlers()
     for consumer in DEPARTMENTS:
-        for producer in DEPARTMENTS:
+        for producer in PUBLISHERS:
             handled = [
                 name for name in types if reg.department(name) == producer and consumer in consumers.get(name, [])
             ]

@@ -27,8 +27,13 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import select
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from gateway import identity
 from gateway.models.events import TimelineEntry, TimelineEvent
 from gateway.state import state_of
+
+# The relay as the kernel wires it for a service (hanse.app); the gateway publishes through its
+# outbox with uow.publish like a department and only runs the relay (kernel need: a public factory).
+from hanse.app import Relay
 from hanse.auth import Principal, require_roles
 from hanse.consumer import Consumer
 from hanse.db import Database
@@ -37,6 +42,7 @@ from hanse.events import EventPayload, utcnow
 from hanse.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from hanse.uow import UnitOfWork
 from services import event_registry
+from services.compliance.contract import PrivacyRequestOpened
 
 log = logging.getLogger("hanse.gateway.events")
 
@@ -223,14 +229,31 @@ def stream_settings_of(app: FastAPI) -> StreamSettings:
     return state_of(app, "stream_settings", StreamSettings)
 
 
+def _privacy_handler(record_event: Any, settings: Any) -> Any:
+    """A privacy request reaches the user store too: the gateway answers like a department."""
+
+    async def on_privacy_request(uow: UnitOfWork[None], payload: EventPayload) -> None:
+        await record_event(uow, payload)
+        opened = PrivacyRequestOpened.model_validate(payload.model_dump())
+        answer = await identity.answer_privacy_request(uow.session, settings, opened)
+        await uow.publish(answer, correlation_id=opened.request_id)
+
+    return on_privacy_request
+
+
 async def start(app: FastAPI) -> None:
-    """Consume every department topic into the timeline."""
+    """Consume every department topic into the timeline; publish the gateway's own events."""
     settings = app.state.settings
     db: Database = app.state.db
     hub = hub_of(app)
     stream_settings_of(app)
     record_event = _timeline_handler(db, hub, settings)
     handlers = dict.fromkeys(event_registry().types(), record_event)
+    handlers[PrivacyRequestOpened.event_type] = _privacy_handler(record_event, settings)
+    # The gateway's outbox (its answers to privacy requests) goes out on hanse.gateway.
+    relay = Relay(db, settings, app.state.metrics, topics=[settings.topic("gateway")])
+    app.state.gateway_relay = relay
+    app.state.gateway_relay_task = asyncio.create_task(relay.run(), name="gateway-relay")
     consumer = Consumer("gateway", db, settings, handlers, event_registry(), app.state.metrics)
     app.state.timeline_consumer = consumer
     app.state.timeline_task = asyncio.create_task(consumer.run(), name="gateway-timeline")
@@ -245,6 +268,14 @@ async def stop(app: FastAPI) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
+    relay: Relay | None = getattr(app.state, "gateway_relay", None)
+    relay_task: asyncio.Task[None] | None = getattr(app.state, "gateway_relay_task", None)
+    if relay is not None:
+        await relay.stop()
+    if relay_task is not None:
+        relay_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await relay_task
 
 
 # -- routes ------------------------------------------------------------------------------------------

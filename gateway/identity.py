@@ -41,7 +41,9 @@ from hanse.events import utcnow
 from hanse.http import problem
 from hanse.ids import new_id
 from hanse.pagination import Cursor, Limit, Page, paginate
+from hanse.privacy import pseudonym
 from hanse.settings import Settings
+from services.compliance.contract import PrivacyRequestOpened
 
 router = APIRouter(tags=["auth"])
 
@@ -285,6 +287,34 @@ async def create_client(body: ClientCreate, session: SessionDep, admin: Admin) -
 async def list_clients(session: SessionDep, _: Admin, cursor: Cursor = None, limit: Limit = 50) -> Page[ClientPublic]:
     page = await paginate(session, select(PartnerClient), PartnerClient.id, cursor, limit)
     return page.map(client_public)
+
+
+async def answer_privacy_request(session: AsyncSession, settings: Settings, opened: PrivacyRequestOpened) -> Any:
+    """The gateway's part of a data-subject request: staff users whose username is that address.
+
+    Access exports them (never the password hash); erasure pseudonymises the username, drops the
+    roles and makes the password unusable, so the account can no longer log in. Partner clients
+    are organisations, not persons, and are not searched.
+    """
+    from gateway.contract import PrivacyAnswered
+
+    email = opened.email.strip().lower()
+    users = [u for u in (await session.exec(select(User))).all() if u.username.strip().lower() == email]
+    fields: dict[str, Any] = {"request_id": opened.request_id, "kind": opened.kind, "department": "gateway"}
+    if opened.kind == "access":
+        export = {
+            "users": [
+                {"id": u.id, "username": u.username, "roles": u.roles, "created_at": u.created_at.isoformat()}
+                for u in users
+            ]
+        }
+        return PrivacyAnswered(**fields, records=len(users), export=export)
+    for user in users:
+        user.username = pseudonym(email, settings.signing_secret()) + f"#{user.id}"
+        user.roles = []
+        user.password_hash = "!erased"  # never a valid argon2 hash: verify_secret refuses it
+        session.add(user)
+    return PrivacyAnswered(**fields, records=len(users), pseudonymised=len(users))
 
 
 async def start(app: FastAPI) -> None:

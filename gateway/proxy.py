@@ -51,6 +51,11 @@ RESPONSE_SKIP = frozenset(
 LOGIN_PATH = "/api/v1/auth/token"
 
 
+# Uploads allowed past the 1 MiB default: a sanctions list is tens to hundreds of MB (compliance
+# keeps its own limit, HANSE_SANCTIONS_UPLOAD_MAX_MB, and streams the file to disk).
+LARGE_UPLOADS = {"/api/v1/compliance/sanctions/import": 1024 * 1024 * 1024}
+
+
 class BodyTooLarge(Exception):
     pass
 
@@ -193,7 +198,8 @@ class UpstreamProxy:
 
     # -- forwarding --------------------------------------------------------------------------------
 
-    async def _read_body(self, receive: Receive) -> bytes:
+    async def _read_body(self, receive: Receive, limit: int | None = None) -> bytes:
+        limit = limit or self.max_body_bytes
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -202,7 +208,7 @@ class UpstreamProxy:
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body_bytes:
+            if size > limit:
                 raise BodyTooLarge
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -248,7 +254,7 @@ class UpstreamProxy:
             url = self.upstreams[department] + raw_path.decode("latin-1")
             if scope.get("query_string"):
                 url += "?" + scope["query_string"].decode("latin-1")
-            body = await self._read_body(receive)
+            body = await self._read_body(receive, LARGE_UPLOADS.get(path))
             async with self.session.request(
                 method, url, headers=headers, data=body or None, allow_redirects=False
             ) as upstream:

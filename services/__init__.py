@@ -28,7 +28,8 @@ def service_url(settings: Settings, name: str) -> str:
 
 
 def contracts() -> dict[str, ModuleType]:
-    """Every department's contract module, by department."""
+    """Every department's contract module, by department, and the gateway's (its privacy answers)."""
+    from gateway import contract as gateway
     from services.compliance import contract as compliance
     from services.finance import contract as finance
     from services.logistics import contract as logistics
@@ -43,6 +44,7 @@ def contracts() -> dict[str, ModuleType]:
         "finance": finance,
         "logistics": logistics,
         "procurement": procurement,
+        "gateway": gateway,
     }
 
 

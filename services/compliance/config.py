@@ -26,6 +26,16 @@ class ComplianceConfig(BaseSettings):
     screening_threshold: float = Field(88.0, ge=0, le=100)
     # A targets.simple.csv loaded at startup when the sanctions table is empty (default: the sample).
     sanctions_csv: Path | None = None
+    # The largest sanctions upload accepted (HANSE_SANCTIONS_UPLOAD_MAX_MB); other routes keep 1 MiB.
+    sanctions_upload_max_mb: int = Field(1024, ge=1, le=16384)
+    # How often the re-screening job looks for list changes (the contract: re-screened within 60 s).
+    rescreen_every_seconds: float = Field(5.0, gt=0, le=60)
+    # Who must answer a privacy request before it completes (compliance answers itself at once).
+    privacy_departments: str = "marketing,sales,finance,logistics,procurement,gateway"
+
+    def privacy_expected(self) -> list[str]:
+        others = [d.strip() for d in self.privacy_departments.split(",") if d.strip()]
+        return sorted({*others, "compliance"})
 
     @field_validator("embargoed_countries")
     @classmethod

@@ -6,7 +6,15 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
-from services.compliance.contract import Match, OrderCleared, OrderHeld, OrderRejected, ScreeningCompleted
+from services.compliance.contract import (
+    DocumentsRequired,
+    Match,
+    OrderCleared,
+    OrderHeld,
+    OrderRejected,
+    RequiredDocument,
+    ScreeningCompleted,
+)
 from services.compliance.models import Check
 from services.sales.contract import OrderTerms
 
@@ -41,3 +49,8 @@ def order_verdict(check: Check, *, officer: str | None = None) -> OrderCleared |
         return OrderHeld(order_id=order_id, check_id=check.id, reasons=check.reasons, matches=_matches(check))
     order = OrderTerms.model_validate(check.order_terms)
     return OrderCleared(order_id=order_id, check_id=check.id, decided_by=officer, order=order)
+
+
+def documents_required(check: Check) -> DocumentsRequired:
+    documents = [RequiredDocument.model_validate(d) for d in check.required_documents]
+    return DocumentsRequired(order_id=check.subject_id, documents=documents)

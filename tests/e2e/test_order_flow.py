@@ -20,6 +20,7 @@ CONFIRMED = ("confirmed", "ready_to_ship")  # a net_30 order is booked at once a
 CAUSED_BY = {
     "compliance.screening.completed.v1": "sales.order.placed.v1",
     "compliance.order.cleared.v1": "sales.order.placed.v1",
+    "compliance.documents.required.v1": "sales.order.placed.v1",  # published with the clearance
     "logistics.stock.reserved.v1": "compliance.order.cleared.v1",
     "finance.invoice.issued.v1": "compliance.order.cleared.v1",
     "logistics.shipment.booked.v1": "finance.invoice.paid.v1",  # prepaid: booked once the invoice is paid

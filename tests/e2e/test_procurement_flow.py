@@ -105,9 +105,6 @@ async def test_sending_receiving_and_qc_fill_the_back_order_ship_it_and_leave_a_
     assert bills[0]["total"] == {"amount": "178.50", "currency": "EUR"} and bills[0]["status"] == "open"
 
 
-@pytest.mark.skip(
-    reason="needs the compliance branch (screening of suppliers against the watchlist); enable once merged"
-)
 async def test_a_supplier_on_the_watchlist_is_blocked_and_its_purchase_order_refused(api: Gateway):
     name = unique("Schattenhandel")
     await api.post("/compliance/watchlist", {"name": name, "reason": "internal fraud case"})

@@ -150,9 +150,10 @@ async def test_orders_are_cleared_rejected_or_held_and_officers_decide(settings)
         r = await svc.client.get(f"{API}/audit", params={"check_id": held_3}, headers=officer)
         assert [a["action"] for a in r.json()["items"]] == ["screened", "closed"]
 
-        # 5 screenings, cleared + rejected + 3 held, and per officer decision a screening + a verdict.
-        events = await compliance_events(svc, expect=14)
-    assert len(events) == 14, [(e.type, e.subject) for e in events]
+        # 5 screenings, the documents of the 4 orders not rejected, cleared + rejected + 3 held, and per
+        # officer decision a screening + a verdict.
+        events = await compliance_events(svc, expect=18)
+    assert len(events) == 18, [(e.type, e.subject) for e in events]
     by = {(e.type, e.subject, e.data.get("decided_by")): e for e in events}
 
     cleared = by[("compliance.order.cleared.v1", "o-clear", None)]
@@ -206,9 +207,16 @@ async def test_leads_and_accounts_are_screened_against_sanctions_and_the_watchli
         assert len(r.json()["items"]) == 21
         csv = "id,schema,name,aliases,countries\nq-1,Company,Quillon Testfirma AG,Quillon Test,ch\nq-2,Vessel,Boat,,\n"
         r = await svc.client.post(
-            f"{API}/sanctions/import", content=csv, headers={**officer, "Content-Type": "text/csv"}
+            f"{API}/sanctions/import", files={"file": ("targets.simple.csv", csv)}, headers=officer
         )
-        assert r.status_code == 200 and r.json() == {"imported": 1, "skipped": 1}
+        assert r.status_code == 202, r.text
+
+        async def imported():
+            job = (await svc.client.get(f"{API}/sanctions/imports/{r.json()['id']}", headers=officer)).json()
+            return job if job["status"] == "completed" else None
+
+        job = await eventually(imported)
+        assert (job["entities"], job["skipped"], job["rejected"]) == (1, 1, 0)
 
         await svc.deliver(lead("l-clear", "Nordwind Handel GmbH", "Erika Mustermann", "DE"))
         await svc.deliver(lead("l-sanctioned", "Muller Schrodinger Fiktiv Handels", "Hans Beispiel", "de"))

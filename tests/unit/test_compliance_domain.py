@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from hanse.errors import Conflict
@@ -180,3 +182,47 @@ def test_csv_malformed_rows_reject_the_file():
         rules.parse_sanctions_csv("")
     with pytest.raises(rules.SanctionsCsvError):
         rules.parse_sanctions_csv('id,schema,name,aliases,countries\nc1,Company,"Foo\x00,,\n')
+
+
+# -- export control, documents, Incoterms ----------------------------------------------------------
+
+
+def test_export_control_matches_hs_prefix_digits_and_destination():
+    controls = [
+        rules.ExportRule("r1", "8542", ("RU", "BY"), "dual_use"),
+        rules.ExportRule("r2", "9301", ("*",), "military"),
+    ]
+    lines = [("CHIP", "8542.31.00"), ("PUMP", "841370"), ("GUN", "930190")]
+    ru = rules.export_control_hits(lines, "ru", controls)
+    assert [r.split(" under rule ")[1] for r in ru] == ["r1 (dual_use)", "r2 (military)"]
+    assert all(r.startswith("export_licence_required: ") for r in ru)
+    assert [r.split(" under rule ")[1] for r in rules.export_control_hits(lines, "FR", controls)] == ["r2 (military)"]
+    assert rules.export_control_hits([("PUMP", "841370")], "RU", controls) == []
+
+
+def test_required_documents_by_destination_value_and_licence():
+    coo = {"AE": "legalised certificate asked"}
+
+    def kinds(**kw):
+        args = {"seller_country": "DE", "destination": "FR", "total_eur": Decimal("5000"), "coo_countries": coo}
+        return [k for k, _ in rules.required_documents(**(args | {"licence_reasons": []} | kw))]
+
+    assert kinds() == ["commercial_invoice", "packing_list"]  # inside the EU
+    assert kinds(destination="US", total_eur=Decimal("1000")) == ["commercial_invoice", "packing_list"]
+    assert kinds(destination="US", total_eur=Decimal("1000.01"))[-1] == "export_declaration"
+    assert kinds(destination="AE") == [
+        "commercial_invoice",
+        "packing_list",
+        "certificate_of_origin",
+        "export_declaration",
+    ]
+    assert kinds(seller_country="US", destination="CA") == ["commercial_invoice", "packing_list"]
+    assert kinds(licence_reasons=["x"])[-1] == "export_licence"
+
+
+def test_sea_only_incoterms_with_other_transport_are_findings():
+    assert rules.incoterm_decision("FOB", "air")[0] is False
+    assert rules.incoterm_decision("cif", "road")[0] is False
+    assert rules.incoterm_decision("CIF", "sea")[0] is True
+    assert rules.incoterm_decision("CIF", None)[0] is True
+    assert rules.incoterm_decision("FCA", "air")[0] is True

@@ -8,9 +8,13 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
 from typing import Literal
 
 from rapidfuzz import fuzz
+from rigour.names import normalize_name, remove_org_types
+from rigour.text import ascii_text
 
 from hanse.errors import Conflict, Invalid, PermanentEventError
 from services.compliance.contract import Match, ScreeningResult
@@ -59,7 +63,11 @@ LEGAL_PHRASES: tuple[str, ...] = (
 
 
 def normalise(name: str) -> str:
-    """Casefold, strip diacritics, punctuation to spaces, drop legal forms, collapse whitespace."""
+    """Casefold, strip diacritics, transliterate other scripts, punctuation to spaces, drop legal
+    forms (rigour's org-type table for every script, then ours), collapse whitespace."""
+    if not name.isascii():
+        # Legal forms in their own script first ("ПАО", "有限公司"), then Latin letters for all.
+        name = ascii_text(remove_org_types(normalize_name(name) or name, replacement=" ")) or name
     text = unicodedata.normalize("NFKD", name)
     text = "".join(ch for ch in text if not unicodedata.combining(ch)).casefold().translate(_LETTERS)
     text = _DOTTED.sub(lambda m: m.group(0).replace(".", ""), text)
@@ -104,11 +112,14 @@ class Party:
     country: str | None = None
 
 
-def best_match(party: Party, candidate: Candidate) -> tuple[float, str, str] | None:
+def best_match(
+    party: Party, candidate: Candidate, normalised_names: Sequence[tuple[str, str]] | None = None
+) -> tuple[float, str, str] | None:
     """The best (score, party name, matched entry name) of a party against one entry's names."""
     best: tuple[float, str, str] | None = None
-    for party_name in party.names:
-        normalised = normalise(party_name)
+    if normalised_names is None:
+        normalised_names = [(n, normalise(n)) for n in party.names]
+    for party_name, normalised in normalised_names:
         for entry_name in candidate.names_normalised:
             score = name_score(normalised, entry_name)
             if best is None or score > best[0]:
@@ -124,8 +135,9 @@ def best_match(party: Party, candidate: Candidate) -> tuple[float, str, str] | N
 def find_matches(party: Party, candidates: Iterable[Candidate], threshold: float) -> list[tuple[Match, str]]:
     """Entries scoring at or above the threshold, best first, with a reason line for each."""
     found: list[tuple[Match, str]] = []
+    names = [(n, normalise(n)) for n in party.names]  # once per party, not once per entry
     for candidate in candidates:
-        result = best_match(party, candidate)
+        result = best_match(party, candidate, names)
         if result is None or result[0] < threshold:
             continue
         score, party_name, entry_name = result
@@ -280,3 +292,114 @@ def decode_csv(raw: bytes) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise Invalid(f"the CSV is not UTF-8 (byte {exc.start})", field="body") from None
+
+
+# -- export control, trade documents, Incoterms ----------------------------------------------------
+
+EXPORT_LICENCE_REQUIRED = "export_licence_required"
+LIST_MATCH = "list_match"
+# A hold ends when its last reason is resolved: a licence resolves the first, an officer the second.
+HoldReason = Literal["export_licence_required", "list_match"]
+
+EU_MEMBERS = frozenset("AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split())
+# Exports leaving the EU above this value (in EUR) need an export declaration (EU customs: the
+# simplified oral/implicit declaration covers low-value exports only).
+EXPORT_DECLARATION_THRESHOLD_EUR = 1000
+SEA_ONLY_INCOTERMS = frozenset({"FAS", "FOB", "CFR", "CIF"})
+
+
+def hs_digits(code: str) -> str:
+    """ "8542.31" and "8542 31" are the HS code 854231: rules and lines compare digits only."""
+    return "".join(ch for ch in code if ch.isdigit())
+
+
+@dataclass(frozen=True)
+class ExportRule:
+    id: str
+    hs_prefix: str
+    destinations: tuple[str, ...]  # ISO alpha-2 codes, or ("*",) for every destination
+    regime: str
+
+
+def export_control_hits(
+    lines: Iterable[tuple[str, str]], destination: str | None, rules: Iterable[ExportRule]
+) -> list[str]:
+    """Reason lines for each (sku, hs_code) line caught by a rule for this destination, in rule order."""
+    dest = (destination or "").upper()
+    reasons: list[str] = []
+    rules = list(rules)
+    for sku, hs_code in lines:
+        digits = hs_digits(hs_code)
+        for rule in rules:
+            if digits.startswith(rule.hs_prefix) and ("*" in rule.destinations or dest in rule.destinations):
+                where = "any destination" if "*" in rule.destinations else dest
+                reasons.append(
+                    f"{EXPORT_LICENCE_REQUIRED}: {sku} (HS {hs_code}) to {where} under rule {rule.id} ({rule.regime})"
+                )
+    return reasons
+
+
+def required_documents(
+    *,
+    seller_country: str,
+    destination: str | None,
+    total_eur: Decimal | None,
+    coo_countries: dict[str, str],
+    licence_reasons: Sequence[str],
+) -> list[tuple[str, str]]:
+    """(kind, reason) of every document a shipment of the order needs, in a fixed order."""
+    dest = (destination or "").upper()
+    seller = seller_country.upper()
+    docs = [
+        ("commercial_invoice", "always: customs value and buyer"),
+        ("packing_list", "always: packages, weights and contents"),
+    ]
+    if dest in coo_countries:
+        docs.append(("certificate_of_origin", coo_countries[dest]))
+    leaves_eu = seller in EU_MEMBERS and dest not in EU_MEMBERS
+    if leaves_eu and total_eur is not None and total_eur > EXPORT_DECLARATION_THRESHOLD_EUR:
+        docs.append(
+            (
+                "export_declaration",
+                f"export from the EU ({seller} to {dest}) above EUR {EXPORT_DECLARATION_THRESHOLD_EUR}"
+                f" (order total EUR {total_eur})",
+            )
+        )
+    if licence_reasons:
+        docs.append(("export_licence", "; ".join(licence_reasons)))
+    return docs
+
+
+def incoterm_decision(incoterm: str, mode: str | None) -> tuple[bool, str]:
+    """Incoterms 2020: FAS, FOB, CFR and CIF are for sea and inland waterway transport only."""
+    term = incoterm.upper()
+    if term in SEA_ONLY_INCOTERMS and mode and mode != "sea":
+        return False, f"{term} is a sea-only Incoterm but the order ships by {mode}; use FCA/CPT/CIP instead"
+    if term in SEA_ONLY_INCOTERMS and not mode:
+        return True, f"{term} is sea-only; no transport mode given, sea assumed"
+    return True, f"{term} fits transport mode {mode or 'unspecified'}"
+
+
+def licence_valid(valid_until: date, today: date) -> bool:
+    return valid_until >= today
+
+
+# -- contracts -------------------------------------------------------------------------------------
+
+INCOTERMS_2020 = frozenset("EXW FCA CPT CIP DAP DPU DDP FAS FOB CFR CIF".split())
+# The review workflow; `expired` is set by the scheduler only.
+CONTRACT_TRANSITIONS: dict[str, frozenset[str]] = {
+    "draft": frozenset({"under_review", "terminated"}),
+    "under_review": frozenset({"active", "terminated"}),
+    "active": frozenset({"terminated"}),
+    "terminated": frozenset(),
+    "expired": frozenset(),
+}
+
+
+def ensure_contract_transition(current: str, target: str, expires_on: date, today: date) -> None:
+    if target not in CONTRACT_TRANSITIONS[current]:
+        allowed = ", ".join(sorted(CONTRACT_TRANSITIONS[current])) or "nothing (final)"
+        raise Conflict(f"a {current} contract can move to {allowed}, not {target}", field="status")
+    if target == "active" and expires_on < today:
+        raise Conflict(f"the contract expired on {expires_on.isoformat()}; it cannot become active", field="status")

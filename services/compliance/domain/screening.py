@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Literal
 
 from sqlmodel import select
@@ -13,22 +14,45 @@ from hanse.ids import new_id
 from services.compliance import views
 from services.compliance.config import UoW
 from services.compliance.contract import SubjectType
-from services.compliance.domain import audit, rules
+from services.compliance.domain import audit, exports, rules, sanctions
+from services.compliance.domain.index import NameIndex
 from services.compliance.models import Check, OrderCancellation, SanctionsEntry, WatchlistEntry
 from services.marketing.contract import LeadCaptured
-from services.sales.contract import AccountCreated, OrderCancelled, OrderPlaced, OrderTerms
+from services.procurement.contract import SupplierRegistered
+from services.sales.contract import AccountCreated, InquiryReceived, OrderCancelled, OrderPlaced, OrderTerms
 
 # -- reading ---------------------------------------------------------------------------------------
 
 
-async def candidates(session: AsyncSession) -> list[rules.Candidate]:
-    """Every watchlist and sanctions entry with its normalised names."""
+# The sanctions index of each database this process screens against: (list version, index).
+_INDEXES: dict[str, tuple[int, NameIndex]] = {}
+
+
+async def sanctions_index(uow: UoW) -> NameIndex:
+    """The in-memory index of the sanctions list, rebuilt from the database when the list changed."""
+    version = (await sanctions.list_state(uow.session)).sanctions_version
+    key = uow.settings.database_url_for("compliance")
+    cached = _INDEXES.get(key)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    query = select(SanctionsEntry.id, SanctionsEntry.name, SanctionsEntry.names_normalised, SanctionsEntry.countries)
+    rows = (await uow.session.exec(query.order_by(SanctionsEntry.id))).all()  # type: ignore[call-overload]
+    found = [
+        rules.Candidate("sanctions", i, name, tuple(names), tuple(countries)) for i, name, names, countries in rows
+    ]
+    index = await asyncio.to_thread(NameIndex, found)
+    _INDEXES[key] = (version, index)
+    return index
+
+
+async def candidates(uow: UoW, party: rules.Party) -> list[rules.Candidate]:
+    """Every watchlist entry (a short list) and the sanctions entries the index retrieves for the party."""
     found: list[rules.Candidate] = []
-    for w in (await session.exec(select(WatchlistEntry))).all():
+    for w in (await uow.session.exec(select(WatchlistEntry))).all():
         countries = (w.country,) if w.country else ()
         found.append(rules.Candidate("watchlist", w.id, w.name, (w.name_normalised,), countries))
-    for s in (await session.exec(select(SanctionsEntry))).all():
-        found.append(rules.Candidate("sanctions", s.id, s.name, tuple(s.names_normalised), tuple(s.countries)))
+    index = await sanctions_index(uow)
+    found.extend(index.lookup([rules.normalise(n) for n in party.names]))
     return found
 
 
@@ -59,10 +83,23 @@ async def screen_party(
     *,
     order: OrderTerms | None = None,
     closed: bool = False,
+    licence: list[str] | None = None,
+    email: str | None = None,
 ) -> Check:
-    """Screen a party against both lists, store the check and audit it (no events)."""
+    """Screen a party against both lists, store the check and audit it (no events).
+
+    `licence` lists export-control hits: unless the embargo blocks, they hold the order until a
+    valid licence is recorded, independently of a list match an officer decides.
+    """
     threshold = uow.config.screening_threshold
-    found = rules.verdict(embargo, rules.find_matches(party, await candidates(uow.session), threshold))
+    found = rules.verdict(embargo, rules.find_matches(party, await candidates(uow, party), threshold))
+    hold_reasons: list[str] = []
+    if found.result == "review":
+        hold_reasons.append(rules.LIST_MATCH)
+    if licence and found.result != "blocked":
+        hold_reasons.append(rules.EXPORT_LICENCE_REQUIRED)
+        base = found.reasons if found.result == "review" else []
+        found = rules.Verdict("review", [rules.EXPORT_LICENCE_REQUIRED, *licence, *base], found.matches)
     now = utcnow()
     final = found.result != "review"
     check = Check(
@@ -81,6 +118,8 @@ async def screen_party(
         created_at=now,
         decided_at=now if final or closed else None,
         order_terms=order.model_dump(mode="json") if order else None,
+        hold_reasons=hold_reasons,
+        email=email,
     )
     uow.session.add(check)
     await audit.record(
@@ -94,6 +133,7 @@ async def screen_party(
             "reasons": found.reasons,
             "threshold": threshold,
             "closed_as_cancelled": closed,
+            "hold_reasons": hold_reasons,
         },
     )
     await uow.session.flush()
@@ -101,31 +141,63 @@ async def screen_party(
 
 
 async def _announce(uow: UoW, check: Check, *, officer: str | None = None, correlation_id: str | None = None) -> None:
-    """Every screening publishes its outcome; an order check also tells sales what becomes of the order."""
+    """Every screening publishes its outcome; an order check also tells sales what becomes of the order.
+
+    The documents the order needs go out first (same transaction, same key), so logistics has the
+    list before it acts on the clearance.
+    """
     await uow.publish(views.screening_completed(check, officer=officer), correlation_id=correlation_id)
+    if check.subject_type == "order" and check.order_id and check.required_documents and officer is None:
+        await uow.publish(views.documents_required(check), correlation_id=correlation_id)
     if check.subject_type == "order" and check.order_id:
         await uow.publish(views.order_verdict(check, officer=officer), correlation_id=correlation_id)
 
 
 async def _screen_new_party(
-    uow: UoW, subject_type: Literal["lead", "account"], subject_id: str, party: rules.Party
+    uow: UoW,
+    subject_type: Literal["lead", "account", "inquiry", "supplier"],
+    subject_id: str,
+    party: rules.Party,
+    email: str | None = None,
 ) -> None:
     """A lead or an account located in an embargoed country is blocked, as an order to it would be."""
     rules.ensure_subject_id(f"{subject_type}_id", subject_id)
     if await existing_check(uow.session, subject_type, subject_id):
         return
     embargo = rules.embargo_reasons(uow.config.embargoed(), party_country=party.country)
-    await _announce(uow, await screen_party(uow, subject_type, subject_id, party, embargo))
+    await _announce(uow, await screen_party(uow, subject_type, subject_id, party, embargo, email=email))
 
 
 async def screen_lead(uow: UoW, lead: LeadCaptured) -> None:
     party = rules.Party(names=(lead.company, lead.contact_name), country=rules.party_country(lead.country))
-    await _screen_new_party(uow, "lead", lead.lead_id, party)
+    await _screen_new_party(uow, "lead", lead.lead_id, party, lead.email)
 
 
 async def screen_account(uow: UoW, account: AccountCreated) -> None:
     party = rules.Party(names=(account.company,), country=rules.party_country(account.country))
-    await _screen_new_party(uow, "account", account.account_id, party)
+    await _screen_new_party(uow, "account", account.account_id, party, account.email)
+
+
+async def screen_inquiry(uow: UoW, inquiry: InquiryReceived) -> None:
+    """An RFQ's company and contact are screened like a lead's."""
+    party = rules.Party(names=(inquiry.company, inquiry.contact_name), country=rules.party_country(inquiry.country))
+    await _screen_new_party(uow, "inquiry", inquiry.inquiry_id, party, inquiry.email)
+
+
+async def screen_supplier(uow: UoW, supplier: SupplierRegistered) -> None:
+    """A supplier is screened like a buyer; registered again (name or country changed), its check is
+    updated and screened again, so a new match flags it for review."""
+    party = rules.Party(names=(supplier.name,), country=rules.party_country(supplier.country))
+    rules.ensure_subject_id("supplier_id", supplier.supplier_id)
+    check = await existing_check(uow.session, "supplier", supplier.supplier_id, lock=True)
+    if check is None:
+        await _screen_new_party(uow, "supplier", supplier.supplier_id, party, supplier.email)
+        return
+    check.party, check.country, check.email = " / ".join(party.names), party.country, supplier.email
+    uow.session.add(check)
+    from services.compliance.domain.rescreening import rescreen_check
+
+    await rescreen_check(uow, check)
 
 
 async def screen_order(uow: UoW, placed: OrderPlaced) -> None:
@@ -145,7 +217,14 @@ async def screen_order(uow: UoW, placed: OrderPlaced) -> None:
         buyer_country=buyer_country,
     )
     party = rules.Party(names=(order.company,), country=buyer_country)
-    check = await screen_party(uow, "order", placed.order_id, party, embargo, order=order, closed=cancelled)
+    licence = await exports.licence_reasons(uow, order)
+    await exports.audit_incoterm(uow, order)
+    check = await screen_party(
+        uow, "order", placed.order_id, party, embargo, order=order, closed=cancelled, licence=licence, email=order.email
+    )
+    if check.result != "blocked":
+        check.required_documents = exports.documents_for(uow, order, licence)
+        uow.session.add(check)
     if not cancelled:
         await _announce(uow, check)
 
@@ -176,7 +255,13 @@ async def decide(uow: UoW, check_id: str, decision: rules.Decision, note: str, o
     check = await get_check(uow.session, check_id, lock=True)
     rules.ensure_decidable(check.status, check.result)
     result = rules.decided_result(decision)
-    check.status, check.result, check.decision = "decided", result, decision
+    # Clearing a list match does not replace a missing export licence: the order stays held.
+    waiting = [r for r in check.hold_reasons if r != rules.LIST_MATCH] if decision == "clear" else []
+    check.hold_reasons = waiting
+    if waiting:
+        check.decision = decision
+    else:
+        check.status, check.result, check.decision = "decided", result, decision
     check.decided_by, check.note, check.decided_at = officer, note, utcnow()
     uow.session.add(check)
     await audit.record(
@@ -186,8 +271,12 @@ async def decide(uow: UoW, check_id: str, decision: rules.Decision, note: str, o
         subject_type=check.subject_type,
         subject_id=check.subject_id,
         check_id=check.id,
-        details={"decision": decision, "result": result, "note": note},
+        details={"decision": decision, "result": result, "note": note, "still_waiting_for": waiting},
     )
     # No causing event: the order (or the lead or account) is the business flow.
-    await _announce(uow, check, officer=officer, correlation_id=check.order_id or check.subject_id)
+    correlation = check.order_id or check.subject_id
+    if waiting:
+        await uow.publish(views.screening_completed(check, officer=officer), correlation_id=correlation)
+        return check
+    await _announce(uow, check, officer=officer, correlation_id=correlation)
     return check

@@ -8,7 +8,7 @@ from hanse.errors import Invalid, NotFound
 from hanse.events import utcnow
 from hanse.ids import new_id
 from services.compliance.config import UoW
-from services.compliance.domain import audit
+from services.compliance.domain import audit, sanctions
 from services.compliance.domain.rules import normalise
 from services.compliance.models import WatchlistCreate, WatchlistEntry
 
@@ -21,6 +21,9 @@ async def add_to_watchlist(uow: UoW, body: WatchlistCreate, actor: str) -> Watch
         **body.model_dump(), id=new_id("wl"), name_normalised=normalised, created_at=utcnow(), created_by=actor
     )
     uow.session.add(entry)
+    # The list version first, then the audit chain: every transaction takes the two locks in this
+    # order (the re-screening job too), so they never deadlock.
+    await sanctions.bump(uow.session, "watchlist")  # the re-screening job follows
     await _audit(uow, "watchlist_added", entry, actor)
     return entry
 
@@ -31,6 +34,7 @@ async def remove_from_watchlist(uow: UoW, entry_id: str, actor: str) -> None:
     if entry is None:
         raise NotFound(f"no watchlist entry {entry_id!r}", field="entry_id")
     await uow.session.delete(entry)
+    await sanctions.bump(uow.session, "watchlist")  # before the audit chain (lock order)
     await _audit(uow, "watchlist_removed", entry, actor)
 
 

@@ -1,0 +1,105 @@
+"""Compliance through the gateway on the real platform: export control held until a licence, a
+watchlist change holding a cleared order, a 100,000-entity list import, the audit chain intact."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bench.sanctions import generate_entities
+from tests.e2e.conftest import Platform
+from tests.e2e.flow import Gateway, unique
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+async def api(platform: Platform) -> AsyncIterator[Gateway]:
+    gateway = Gateway(platform)
+    yield gateway
+    await gateway.close()
+
+
+async def check_of(api: Gateway, order_id: str) -> dict | None:
+    checks = await api.items("/compliance/checks", order_id=order_id)
+    return checks[0] if checks else None
+
+
+async def test_a_controlled_hs_code_is_held_until_a_licence_and_a_watchlist_name_holds_a_cleared_order(api: Gateway):
+    sku, _ = await api.stocked_product(10)
+    chips = unique("CHIP")
+    await api.post(
+        "/sales/products",
+        {
+            "sku": chips,
+            "name": "Integrated circuits",
+            "hs_code": "8542.31",
+            "origin_country": "DE",
+            "unit_price": {"amount": "50.00", "currency": "EUR"},
+            "unit_weight_kg": "0.1",
+        },
+    )
+    account = await api.account(unique("Baikal Instruments"), country="KZ")
+    order = await api.place_order(account, chips, 30, destination="RU", named_place="Moscow")
+
+    async def held():
+        check = await check_of(api, order["id"])
+        return check if check and check["status"] == "open" else None
+
+    check = await api.eventually(held, "the export-controlled order held")
+    assert check["hold_reasons"] == ["export_licence_required"]
+    docs = (await api.get(f"/compliance/orders/{order['id']}/required-documents"))["items"]
+    assert [d["kind"] for d in docs] == ["commercial_invoice", "packing_list", "export_declaration", "export_licence"]
+    await api.order_reaches(order["id"], "on_hold")
+    valid_until = (datetime.now(UTC) + timedelta(days=60)).date().isoformat()
+    licence = {"order_id": order["id"], "number": "BAFA-2026-1", "authority": "BAFA", "valid_until": valid_until}
+    recorded = await api.post("/compliance/licences", licence)
+    assert recorded["cleared"] is True
+    await api.order_reaches(order["id"], "confirmed", "ready_to_ship", "backordered")
+
+    # A cleared order of a buyer who then lands on the watchlist is held again.
+    company = unique("Vostok Lumen Trading")
+    buyer = await api.account(company)
+    cleared = await api.place_order(buyer, sku, 1)
+    await api.order_reaches(cleared["id"], "confirmed", "ready_to_ship")
+    await api.post("/compliance/watchlist", {"name": company, "reason": "new intelligence"})
+
+    async def rescreened():
+        check = await check_of(api, cleared["id"])
+        return check if check["result"] == "review" else None
+
+    started = time.monotonic()
+    check = await api.eventually(rescreened, "the re-screening holding the cleared order", timeout=60)
+    assert time.monotonic() - started < 60 and check["hold_reasons"] == ["list_match"]
+    # compliance.order.held.v1 after the clearance is published (integration tests read it); what
+    # sales and logistics make of a hold after confirmation is their issue's part.
+
+    verify = await api.get("/compliance/audit/verify")
+    assert verify["intact"] is True and verify["entries"] > 0
+
+
+async def test_a_100000_entity_list_imports_through_the_gateway_within_a_minute(api: Gateway):
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["id", "schema", "name", "aliases", "countries", "dataset"])
+    for e in generate_entities(100_000, seed=99):
+        writer.writerow([f"e2e-{e.id}", e.schema, e.name, "", e.country.lower(), "e2e"])
+    body = out.getvalue().encode()
+    started = time.monotonic()
+    response = await api.call(
+        "POST", "/compliance/sanctions/import", 202, files={"file": ("targets.simple.csv", body, "text/csv")}
+    )
+
+    async def completed():
+        job = await api.get(f"/compliance/sanctions/imports/{response.json()['id']}")
+        return job if job["status"] != "pending" else None
+
+    job = await api.eventually(completed, "the import", timeout=60)
+    elapsed = time.monotonic() - started
+    assert (job["status"], job["entities"], job["rejected"]) == ("completed", 100_000, 0)
+    assert elapsed < 60, elapsed
