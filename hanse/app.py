@@ -219,3 +219,14 @@ async def unit_of_work(request: Request, session: SessionDep) -> UnitOfWork[Any]
 
 # A department narrows the config's type: `UoW = Annotated[UnitOfWork[SalesConfig], Depends(unit_of_work)]`.
 UnitOfWorkDep = Annotated[UnitOfWork[Any], Depends(unit_of_work)]
+
+
+async def writing_unit_of_work(request: Request) -> AsyncIterator[UnitOfWork[Any]]:
+    """A unit of work on a writing session, for the few GETs that change state.
+
+    A GET normally reads a snapshot; a link in a mail (confirm a subscription) must be a GET, and a
+    document is stored the first time it is fetched (`uow.document`), so those routes take this.
+    """
+    db: Database = request.app.state.db
+    async with db.sessionmaker() as session:
+        yield UnitOfWork(session, request.app.state.settings, request.app.state.config)

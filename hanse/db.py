@@ -28,6 +28,7 @@ from sqlalchemy import (
     event,
     text,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import registry
@@ -191,6 +192,39 @@ def claim(query: SelectT) -> SelectT:
     PostgreSQL; SQLite renders no lock (it has one writer at a time anyway).
     """
     return query.with_for_update(skip_locked=True)
+
+
+def upsert(session: AsyncSession | Any, table: Any) -> Any:
+    """An INSERT that can say ON CONFLICT DO NOTHING / DO UPDATE on the session's backend.
+
+    Both SQLite and PostgreSQL speak `INSERT ... ON CONFLICT`; SQLAlchemy spells it per dialect.
+    `session` is a session or a connection.
+    """
+    bind = session.bind if isinstance(session, AsyncSession) else session
+    dialect = bind.dialect.name if bind is not None else "sqlite"
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+async def next_in_series(session: AsyncSession, counter: Any, series: str, year: int) -> int:
+    """The next number of a gap-free series (PF, INV, CN, PO ...) in `year`, taken in the caller's transaction.
+
+    `counter` is the department's counter table (columns series, year, last). The UPDATE locks the
+    counter row until the caller commits (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises
+    writers), and a rollback gives the number back: no gaps, no duplicates.
+    """
+    table = counter.__table__ if hasattr(counter, "__table__") else counter
+    await session.execute(
+        upsert(session, table)
+        .values(series=series, year=year, last=0)
+        .on_conflict_do_nothing(index_elements=["series", "year"])
+    )
+    result = await session.execute(
+        table.update()
+        .where(table.c.series == series, table.c.year == year)
+        .values(last=table.c.last + 1)
+        .returning(table.c.last)
+    )
+    return int(result.scalar_one())
 
 
 def model_base(service: str) -> type[SQLModel]:

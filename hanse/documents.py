@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from hanse.db import upsert
 from hanse.events import utcnow
 from hanse.mail import Attachment, language_for, template_environment
 
@@ -131,9 +131,7 @@ async def produce(
         "created_at": utcnow(),
     }
     # Two first requests may race: the first insert wins and both answer with its file.
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=["key"])
-    await conn.execute(statement)
+    await conn.execute(upsert(conn, table).values(**values).on_conflict_do_nothing(index_elements=["key"]))
     result = await stored(session, key)
     assert result is not None  # inserted above, or by the request that won the race
     return result

@@ -28,6 +28,10 @@ class Invalid(DomainError, status=422, title="Unprocessable request", slug="vali
     """The request is well-formed but breaks a business rule (names the field)."""
 
 
+class Unauthenticated(DomainError, status=401, title="Unauthorized", slug="signature"):
+    """The caller could not be authenticated: a webhook or carrier event whose signature does not verify."""
+
+
 class NotFound(DomainError, status=404, title="Not found", slug="not-found"):
     """No such row (the problem names the id's field)."""
 

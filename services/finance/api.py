@@ -17,9 +17,8 @@ from hanse.events import utcnow
 from hanse.http import client_address
 from hanse.pagination import Cursor, Limit, Page, get_or_404, paginate
 from hanse.ratelimit import RateLimiter
-from hanse.uow import UnitOfWork
 from services.finance import views
-from services.finance.config import FinanceConfig, UoW, UoWDep
+from services.finance.config import FinanceConfig, UoW, UoWDep, WritingUoWDep
 from services.finance.contract import InvoiceKind
 from services.finance.domain import bills, credits, documents, exports, ledger, payments, providers, reports, rules
 from services.finance.domain import webhooks as webhooks_domain
@@ -83,14 +82,10 @@ async def get_invoice(invoice_id: str, session: SessionDep, _: Reader) -> Invoic
     response_class=Response,
     responses={200: {"content": {"application/pdf": {}}}, 404: {"description": "unknown invoice"}},
 )
-async def invoice_pdf(invoice_id: str, request: Request, session: SessionDep, _: Reader) -> Response:
-    invoice = await get_or_404(session, Invoice, invoice_id, what="invoice", field="invoice_id")
-    # A GET reads from a snapshot session; the first rendering stores the file, so it writes.
-    runtime = request.app.state.runtime
-    async with runtime.db.session() as write:
-        uow = UnitOfWork(write, request.app.state.settings, request.app.state.config)
-        document = await documents.invoice_pdf(uow, invoice)
-        await uow.commit()
+async def invoice_pdf(invoice_id: str, uow: WritingUoWDep, _: Reader) -> Response:
+    invoice = await get_or_404(uow.session, Invoice, invoice_id, what="invoice", field="invoice_id")
+    document = await documents.invoice_pdf(uow, invoice)  # the first request renders and stores it
+    await uow.commit()
     disposition = f'inline; filename="{document.filename}"'
     return Response(document.content, media_type=document.content_type, headers={"Content-Disposition": disposition})
 

@@ -9,7 +9,7 @@ from fastapi import Depends
 from pydantic import AliasChoices, BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from hanse.app import unit_of_work
+from hanse.app import unit_of_work, writing_unit_of_work
 from hanse.uow import UnitOfWork
 
 
@@ -76,3 +76,5 @@ class FinanceConfig(BaseSettings):
 UoW = UnitOfWork[FinanceConfig]
 # What a route declares to get the request's unit of work.
 UoWDep = Annotated[UoW, Depends(unit_of_work)]
+# For a GET that stores a document the first time it is fetched.
+WritingUoWDep = Annotated[UoW, Depends(writing_unit_of_work)]

@@ -17,7 +17,7 @@ from hanse.errors import Invalid, NotFound, Unavailable
 from hanse.http import client_address
 from hanse.pagination import Cursor, Limit, Page, paginate
 from hanse.ratelimit import RateLimiter
-from services.logistics.config import UoW, UoWDep
+from services.logistics.config import UoW, UoWDep, WritingUoWDep
 from services.logistics.domain import carriers, documents, freight, fulfilment, returns, rules, shipments, stock
 from services.logistics.models import (
     CARRIER_ID,
@@ -173,7 +173,7 @@ async def list_documents(shipment_id: IdPath, uow: UoWDep, _: ShipmentReader) ->
     response_class=Response,
     responses={200: {"content": {"application/pdf": {}}}},
 )
-async def get_document(shipment_id: IdPath, kind: KindPath, uow: UoWDep, _: ShipmentReader) -> Response:
+async def get_document(shipment_id: IdPath, kind: KindPath, uow: WritingUoWDep, _: ShipmentReader) -> Response:
     document = await documents.produce(uow, shipment_id, kind)
     await uow.commit()
     return Response(

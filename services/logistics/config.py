@@ -8,7 +8,7 @@ from fastapi import Depends
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from hanse.app import unit_of_work
+from hanse.app import unit_of_work, writing_unit_of_work
 from hanse.ratelimit import parse_limit
 from hanse.uow import UnitOfWork
 
@@ -35,3 +35,5 @@ class LogisticsConfig(BaseSettings):
 UoW = UnitOfWork[LogisticsConfig]
 # What a route declares to get the request's unit of work.
 UoWDep = Annotated[UoW, Depends(unit_of_work)]
+# For a GET that stores a document the first time it is fetched.
+WritingUoWDep = Annotated[UoW, Depends(writing_unit_of_work)]

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from pydantic import Field, PrivateAttr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from hanse.app import unit_of_work
+from hanse.app import unit_of_work, writing_unit_of_work
 from hanse.ratelimit import parse_limit
 from hanse.settings import MIN_SECRET_LENGTH, Settings, dev_secret
 from hanse.uow import UnitOfWork
@@ -88,11 +87,5 @@ UoW = UnitOfWork[MarketingConfig]
 UoWDep = Annotated[UoW, Depends(unit_of_work)]
 
 
-async def writing_unit_of_work(request: Request) -> AsyncIterator[UoW]:
-    """A unit of work on a writing session for a GET that changes state (the confirmation link in a mail
-    must be a GET, and the kernel gives GETs a read-only snapshot session)."""
-    async with request.app.state.db.sessionmaker() as session:
-        yield UnitOfWork(session, request.app.state.settings, request.app.state.config)
-
-
+# For the GETs that change state (the confirmation link in a mail must be a GET).
 WritingUoWDep = Annotated[UoW, Depends(writing_unit_of_work)]

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Response
 from sqlmodel import col, select
 
 from hanse.app import SessionDep
 from hanse.auth import Principal, require_roles
 from hanse.pagination import Cursor, Limit, Page, get_or_404, paginate
-from hanse.uow import UnitOfWork
 from services.procurement import views
-from services.procurement.config import UoW, UoWDep
+from services.procurement.config import UoWDep, WritingUoWDep
 from services.procurement.domain import purchase_orders, reorder, suppliers
 from services.procurement.models import (
     Inspection,
@@ -54,13 +52,6 @@ SkuPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
 SkuFilter = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
 
 
-async def _writing_unit_of_work(request: Request) -> AsyncIterator[UoW]:
-    """A GET that may store a document the first time it is asked for: a writing session, not a snapshot."""
-    async with request.app.state.db.sessionmaker() as session:
-        yield UnitOfWork(session, request.app.state.settings, request.app.state.config)
-
-
-DocumentUoW = Annotated[UoW, Depends(_writing_unit_of_work)]
 PDF = {200: {"content": {"application/pdf": {}}, "description": "the PDF"}}
 
 
@@ -208,7 +199,7 @@ async def cancel_purchase_order(purchase_order_id: str, uow: UoWDep, _: Buyer) -
     response_class=Response,
     responses={**PDF, 404: {}},
 )
-async def purchase_order_pdf(purchase_order_id: str, uow: DocumentUoW, _: Reader) -> Response:
+async def purchase_order_pdf(purchase_order_id: str, uow: WritingUoWDep, _: Reader) -> Response:
     order = await get_or_404(
         uow.session, PurchaseOrder, purchase_order_id, what="purchase order", field="purchase_order_id"
     )
@@ -281,7 +272,7 @@ async def record_inspection(inspection_id: str, data: InspectionResult, uow: UoW
     response_class=Response,
     responses={**PDF, 404: {}},
 )
-async def return_note_pdf(return_note_id: str, uow: DocumentUoW, _: Reader) -> Response:
+async def return_note_pdf(return_note_id: str, uow: WritingUoWDep, _: Reader) -> Response:
     note = await get_or_404(uow.session, ReturnNote, return_note_id, what="return note", field="return_note_id")
     document = await purchase_orders.return_note_pdf(uow, note)
     await uow.commit()

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from hanse.app import unit_of_work
+from hanse.app import unit_of_work, writing_unit_of_work
 from hanse.uow import UnitOfWork
 from services.procurement.models import Incoterm
 
@@ -26,3 +26,5 @@ class ProcurementConfig(BaseSettings):
 UoW = UnitOfWork[ProcurementConfig]
 # What a route declares to get the request's unit of work.
 UoWDep = Annotated[UoW, Depends(unit_of_work)]
+# For a GET that stores a document the first time it is fetched.
+WritingUoWDep = Annotated[UoW, Depends(writing_unit_of_work)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import select
 
+from hanse.db import upsert
 from hanse.errors import Conflict, NotFound, PermanentEventError
 from hanse.events import utcnow
 from hanse.ids import new_id
@@ -11,7 +12,7 @@ from hanse.money import ecb_rate, round_money
 from services.finance import views
 from services.finance.config import UoW
 from services.finance.domain import ledger
-from services.finance.domain.invoices import _fx_to_base, _insert
+from services.finance.domain.invoices import _fx_to_base
 from services.finance.domain.rules import PAYABLES, bill_entry, bill_payment_amounts, bill_vat, in_base
 from services.finance.models import BillPaymentCreate, Supplier, SupplierBill
 from services.procurement.contract import GoodsAccepted, SupplierRegistered
@@ -48,7 +49,7 @@ async def record_bill(uow: UoW, accepted: GoodsAccepted) -> SupplierBill | None:
         raise PermanentEventError(f"bill for {accepted.purchase_order_number}: {exc}") from None
     bill_id = new_id("bill")
     inserted = await session.exec(
-        _insert(session, SupplierBill.__table__)
+        upsert(session, SupplierBill.__table__)
         .values(
             id=bill_id,
             inspection_id=accepted.inspection_id,

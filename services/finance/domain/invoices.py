@@ -6,11 +6,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from hanse.db import next_in_series, upsert
 from hanse.errors import PermanentEventError
 from hanse.events import utcnow
 from hanse.ids import new_id
@@ -65,15 +64,10 @@ async def announce(uow: UoW, event: FinanceEvent) -> None:
     await uow.publish(event, correlation_id=uow.correlation_id or event.order_id)
 
 
-def _insert(session: AsyncSession, table: Any) -> Any:
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-
-
 async def lock_order(session: AsyncSession, order_id: str) -> OrderFile:
     """The order's file, created if new and row-locked, so one order's events apply one at a time."""
     await session.exec(
-        _insert(session, OrderFile.__table__)
+        upsert(session, OrderFile.__table__)
         .values(order_id=order_id)
         .on_conflict_do_nothing(index_elements=["order_id"])
     )
@@ -87,24 +81,9 @@ async def lock_order(session: AsyncSession, order_id: str) -> OrderFile:
 
 
 async def next_number(session: AsyncSession, kind: str, year: int) -> tuple[str, int, str]:
-    """Take the next number of the kind's series and year, in the caller's transaction.
-
-    The UPDATE locks the counter row until the caller commits (PostgreSQL; SQLite's BEGIN
-    IMMEDIATE already serialises writers), and a rollback gives the number back: no gaps.
-    """
+    """Take the next number of the kind's series and year, in the caller's transaction (gap-free)."""
     series = SERIES[kind]
-    await session.exec(
-        _insert(session, InvoiceCounter.__table__)
-        .values(series=series, year=year, last=0)
-        .on_conflict_do_nothing(index_elements=["series", "year"])
-    )
-    result = await session.exec(
-        update(InvoiceCounter)
-        .where(col(InvoiceCounter.series) == series, col(InvoiceCounter.year) == year)
-        .values(last=InvoiceCounter.last + 1)
-        .returning(InvoiceCounter.last)
-    )
-    sequence = int(result.scalar_one())
+    sequence = await next_in_series(session, InvoiceCounter, series, year)
     return series, sequence, format_number(series, year, sequence)
 
 

@@ -6,13 +6,13 @@ from decimal import Decimal
 
 from sqlmodel import select
 
+from hanse.db import upsert
 from hanse.errors import DomainError
 from hanse.events import utcnow
 from hanse.ids import new_id
 from hanse.money import Money, minor_unit, round_money
 from services.finance.config import UoW
 from services.finance.domain import payments
-from services.finance.domain.invoices import _insert
 from services.finance.domain.providers import Delivery
 from services.finance.domain.rules import open_amount
 from services.finance.models import Invoice, PaymentCreate, ProviderEvent
@@ -47,7 +47,7 @@ async def receive(uow: UoW, delivery: Delivery) -> ProviderEvent:
     """
     session = uow.session
     await session.exec(
-        _insert(session, ProviderEvent.__table__)
+        upsert(session, ProviderEvent.__table__)
         .values(
             id=new_id("pev"),
             provider=delivery.provider,

@@ -9,7 +9,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from hanse.errors import DomainError
+from hanse.errors import Unauthenticated
 from hanse.settings import Settings, dev_secret
 from services.logistics.config import LogisticsConfig
 from services.logistics.domain.rules import carriers
@@ -17,10 +17,6 @@ from services.logistics.domain.rules import carriers
 HEADER = "X-Hanse-Carrier-Signature"
 log = logging.getLogger("hanse.logistics")
 _SIGNATURE = re.compile(r"^sha256=([0-9a-fA-F]{64})$")
-
-
-class Unauthenticated(DomainError, status=401, title="Unauthorized", slug="signature"):
-    """The request does not prove who sent it (a missing, malformed or wrong signature)."""
 
 
 def sign(secret: str, body: bytes) -> str:

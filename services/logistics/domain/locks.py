@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from hanse.db import upsert
 from services.logistics.models import FulfilmentOrder, Shipment, StockLevel
 
 
@@ -49,10 +49,8 @@ async def lock_stock(session: AsyncSession, skus: Iterable[str]) -> dict[tuple[s
 
 async def ensure_stock_row(session: AsyncSession, sku: str, warehouse: str) -> None:
     """Create the (sku, warehouse) row if missing, so a receipt finds a row to lock."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = (
-        insert(StockLevel)
+        upsert(session, StockLevel)
         .values(sku=sku, warehouse=warehouse, on_hand=0, reserved=0)
         .on_conflict_do_nothing(index_elements=["sku", "warehouse"])
     )

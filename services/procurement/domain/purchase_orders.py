@@ -8,13 +8,12 @@ import re
 from datetime import date
 from decimal import Decimal
 from email.utils import formataddr
-from typing import Any
 
-from sqlalchemy import func, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from hanse.db import next_in_series
 from hanse.documents import StoredDocument
 from hanse.errors import Conflict, Invalid
 from hanse.events import utcnow
@@ -57,30 +56,10 @@ from services.procurement.models import (
 log = logging.getLogger("hanse.procurement")
 
 
-def _insert(session: AsyncSession, table: Any) -> Any:
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-
-
 async def next_number(session: AsyncSession, kind: str, year: int) -> tuple[int, str]:
-    """The next number of the kind's series and year, taken in the caller's transaction.
-
-    The UPDATE locks the counter row until the caller commits (PostgreSQL; SQLite's BEGIN
-    IMMEDIATE already serialises writers), and a rollback gives the number back: no gaps.
-    """
+    """The next number of the kind's series and year, taken in the caller's transaction (gap-free)."""
     series = SERIES[kind]
-    await session.exec(
-        _insert(session, Counter.__table__)
-        .values(series=series, year=year, last=0)
-        .on_conflict_do_nothing(index_elements=["series", "year"])
-    )
-    result = await session.exec(
-        update(Counter)
-        .where(col(Counter.series) == series, col(Counter.year) == year)
-        .values(last=Counter.last + 1)
-        .returning(Counter.last)
-    )
-    sequence = int(result.scalar_one())
+    sequence = await next_in_series(session, Counter, series, year)
     return sequence, format_number(series, year, sequence)
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 
+from hanse.db import upsert
 from hanse.errors import Conflict, Invalid
 from hanse.events import utcnow
 from hanse.ids import new_id
@@ -42,11 +42,9 @@ async def learn_warehouses(uow: UoW, codes: set[str]) -> None:
     if not codes:
         return
     session = uow.session
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     for code in sorted({c.strip().upper() for c in codes if 0 < len(c.strip()) <= 32}):
         await session.exec(
-            insert(KnownWarehouse.__table__).values(code=code, first_seen=utcnow()).on_conflict_do_nothing()  # type: ignore[arg-type]
+            upsert(session, KnownWarehouse.__table__).values(code=code, first_seen=utcnow()).on_conflict_do_nothing()  # type: ignore[arg-type]
         )
 
 
