@@ -53,7 +53,7 @@ HANDLERS: dict[str, Handler] = {
     AccountCreated.event_type: screening.screen_account,
     AccountUpdated.event_type: on_account_updated,
     InquiryReceived.event_type: screening.screen_inquiry,
-    SupplierRegistered.event_type: screening.screen_supplier,
+    SupplierRegistered.event_type: rescreening.screen_supplier,
     OrderPlaced.event_type: screening.screen_order,
     OrderCancelled.event_type: screening.close_cancelled_order,
     ShipmentDispatched.event_type: on_shipment_dispatched,

@@ -7,6 +7,7 @@ import pkgutil
 import re
 from pathlib import Path
 
+from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 
 from services import DEPARTMENTS
@@ -37,6 +38,8 @@ def settings_variables() -> dict[str, object]:
         prefix = cls.model_config.get("env_prefix", "")
         for name, field in cls.model_fields.items():
             alias = field.validation_alias
+            if isinstance(alias, AliasChoices):  # the first choice is the variable's documented name
+                alias = next((c for c in alias.choices if isinstance(c, str) and c.isupper()), None)
             env = alias if isinstance(alias, str) else f"{prefix}{name}".upper()
             variables[env] = field.get_default(call_default_factory=True)
     return variables

@@ -144,6 +144,16 @@ class Gateway:
     async def shipments(self, order_id: str) -> list[dict]:
         return await self.items("/logistics/shipments", order_id=order_id)
 
+    async def documents_ready(self, shipment_id: str) -> None:
+        """Logistics refuses the pick-up while a document compliance requires is missing (issue 14):
+        the commercial invoice follows the booking through finance, so wait until every one exists."""
+
+        async def ready():
+            docs = await self.items(f"/logistics/shipments/{shipment_id}/documents")
+            return all(d["exists"] for d in docs) or None
+
+        await self.eventually(ready, "the documents compliance requires exist")
+
     async def eventually(self, check, what: str, timeout: float = 45) -> Any:
         """Await `check()` until it returns something truthy; fail saying what did not happen."""
         deadline = time.monotonic() + timeout

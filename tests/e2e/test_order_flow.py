@@ -163,7 +163,7 @@ async def test_golden_path_from_campaign_lead_to_completed_order_credits_paid_re
     assert shipment["tracking_number"]
     await api.order_reaches(order_id, "ready_to_ship")
 
-    await documents_ready(api, shipment["id"])
+    await api.documents_ready(shipment["id"])
     for milestone in ({"status": "picked_up", "location": "Hamburg"}, {"status": "in_transit"}):
         await api.post(f"/logistics/shipments/{shipment['id']}/tracking", milestone)
     await api.order_reaches(order_id, "shipped")
@@ -353,7 +353,7 @@ async def test_an_order_cannot_be_cancelled_once_shipped(api: Gateway):
     order = await api.place_order(account, sku, 1, destination="AT", named_place="Vienna")
     await api.order_reaches(order["id"], "ready_to_ship")
     [shipment] = await api.shipments(order["id"])
-    await documents_ready(api, shipment["id"])
+    await api.documents_ready(shipment["id"])
     await api.post(f"/logistics/shipments/{shipment['id']}/tracking", {"status": "picked_up"})
     await api.order_reaches(order["id"], "shipped")
 
@@ -389,14 +389,3 @@ async def test_accepting_the_same_quote_twice_places_one_order(api: Gateway):
     assert (await api.get(f"/sales/quotes/{quote['id']}"))["order_id"] == order["id"]
     orders = await api.items("/sales/orders", account_id=account)
     assert [o["id"] for o in orders] == [order["id"]]
-
-
-async def documents_ready(api: Gateway, shipment_id: str) -> None:
-    """Logistics refuses the pick-up while a document compliance requires is missing (issue 14): the
-    commercial invoice follows the booking through finance, so wait until every listed document exists."""
-
-    async def ready():
-        docs = await api.items(f"/logistics/shipments/{shipment_id}/documents")
-        return all(d["exists"] for d in docs) or None
-
-    await api.eventually(ready, "the documents compliance requires exist")

@@ -81,6 +81,7 @@ async def test_an_inquiry_won_and_the_buyer_mailed_in_german_at_every_step(platf
     assert (await api.get(f"/sales/inquiries/{inquiry_id}"))["status"] == "won"
 
     [shipment] = await api.eventually(lambda: api.shipments(order["id"]), "logistics books the shipment")
+    await api.documents_ready(shipment["id"])
     for milestone in ({"status": "picked_up"}, {"status": "in_transit"}, {"status": "delivered"}):
         await api.post(f"/logistics/shipments/{shipment['id']}/tracking", milestone)
     await api.order_reaches(order["id"], "delivered", "completed")

@@ -19,6 +19,7 @@ from services.compliance import views
 from services.compliance.config import UoW
 from services.compliance.domain import audit, exports, rules, screening
 from services.compliance.models import Check, Licence, ListState, OrderCancellation, OrderDispatch
+from services.procurement.contract import SupplierRegistered
 from services.sales.contract import OrderTerms
 
 BATCH = 500
@@ -142,3 +143,17 @@ async def rescreen_account(uow: UoW, account_id: str) -> None:
 async def record_dispatch(uow: UoW, order_id: str) -> None:
     if await uow.session.get(OrderDispatch, order_id) is None:
         uow.session.add(OrderDispatch(order_id=order_id, dispatched_at=utcnow()))
+
+
+async def screen_supplier(uow: UoW, supplier: SupplierRegistered) -> None:
+    """A supplier is screened like a buyer; registered again (name or country changed), its check is
+    updated and screened again, so a new match flags it for review."""
+    party = rules.Party(names=(supplier.name,), country=rules.party_country(supplier.country))
+    rules.ensure_subject_id("supplier_id", supplier.supplier_id)
+    check = await screening.existing_check(uow.session, "supplier", supplier.supplier_id, lock=True)
+    if check is None:
+        await screening.screen_new_party(uow, "supplier", supplier.supplier_id, party, supplier.email)
+        return
+    check.party, check.country, check.email = " / ".join(party.names), party.country, supplier.email
+    uow.session.add(check)
+    await rescreen_check(uow, check)

@@ -18,7 +18,6 @@ from services.compliance.domain import audit, exports, rules, sanctions
 from services.compliance.domain.index import NameIndex
 from services.compliance.models import Check, OrderCancellation, SanctionsEntry, WatchlistEntry
 from services.marketing.contract import LeadCaptured
-from services.procurement.contract import SupplierRegistered
 from services.sales.contract import AccountCreated, InquiryReceived, OrderCancelled, OrderPlaced, OrderTerms
 
 # -- reading ---------------------------------------------------------------------------------------
@@ -153,7 +152,7 @@ async def _announce(uow: UoW, check: Check, *, officer: str | None = None, corre
         await uow.publish(views.order_verdict(check, officer=officer), correlation_id=correlation_id)
 
 
-async def _screen_new_party(
+async def screen_new_party(
     uow: UoW,
     subject_type: Literal["lead", "account", "inquiry", "supplier"],
     subject_id: str,
@@ -170,34 +169,18 @@ async def _screen_new_party(
 
 async def screen_lead(uow: UoW, lead: LeadCaptured) -> None:
     party = rules.Party(names=(lead.company, lead.contact_name), country=rules.party_country(lead.country))
-    await _screen_new_party(uow, "lead", lead.lead_id, party, lead.email)
+    await screen_new_party(uow, "lead", lead.lead_id, party, lead.email)
 
 
 async def screen_account(uow: UoW, account: AccountCreated) -> None:
     party = rules.Party(names=(account.company,), country=rules.party_country(account.country))
-    await _screen_new_party(uow, "account", account.account_id, party, account.email)
+    await screen_new_party(uow, "account", account.account_id, party, account.email)
 
 
 async def screen_inquiry(uow: UoW, inquiry: InquiryReceived) -> None:
     """An RFQ's company and contact are screened like a lead's."""
     party = rules.Party(names=(inquiry.company, inquiry.contact_name), country=rules.party_country(inquiry.country))
-    await _screen_new_party(uow, "inquiry", inquiry.inquiry_id, party, inquiry.email)
-
-
-async def screen_supplier(uow: UoW, supplier: SupplierRegistered) -> None:
-    """A supplier is screened like a buyer; registered again (name or country changed), its check is
-    updated and screened again, so a new match flags it for review."""
-    party = rules.Party(names=(supplier.name,), country=rules.party_country(supplier.country))
-    rules.ensure_subject_id("supplier_id", supplier.supplier_id)
-    check = await existing_check(uow.session, "supplier", supplier.supplier_id, lock=True)
-    if check is None:
-        await _screen_new_party(uow, "supplier", supplier.supplier_id, party, supplier.email)
-        return
-    check.party, check.country, check.email = " / ".join(party.names), party.country, supplier.email
-    uow.session.add(check)
-    from services.compliance.domain.rescreening import rescreen_check
-
-    await rescreen_check(uow, check)
+    await screen_new_party(uow, "inquiry", inquiry.inquiry_id, party, inquiry.email)
 
 
 async def screen_order(uow: UoW, placed: OrderPlaced) -> None:
