@@ -383,6 +383,8 @@ class OrderBase(TradeTerms):
     status: OrderStatus = SQLField(default="placed", sa_column=Column(String(16), nullable=False, index=True))
     payment_terms: PaymentTerms = SQLField(sa_type=String(16))
     paid: bool = False
+    # On hold after compliance had cleared it (a re-screening): the status it returns to when cleared.
+    held_from: OrderStatus | None = SQLField(default=None, sa_type=String(16))
     carrier: str | None = SQLField(default=None, sa_type=String(32))
     language: str | None = SQLField(default=None, sa_type=AutoString)
     # The shipment as logistics booked it: its carrier and tracking number (for the buyer's mail).

@@ -66,7 +66,7 @@ async def test_a_controlled_hs_code_is_held_until_a_licence_and_a_watchlist_name
     company = unique("Vostok Lumen Trading")
     buyer = await api.account(company)
     cleared = await api.place_order(buyer, sku, 1)
-    await api.order_reaches(cleared["id"], "confirmed", "ready_to_ship")
+    before = (await api.order_reaches(cleared["id"], "ready_to_ship"))["status"]
     await api.post("/compliance/watchlist", {"name": company, "reason": "new intelligence"})
 
     async def rescreened():
@@ -76,8 +76,13 @@ async def test_a_controlled_hs_code_is_held_until_a_licence_and_a_watchlist_name
     started = time.monotonic()
     check = await api.eventually(rescreened, "the re-screening holding the cleared order", timeout=60)
     assert time.monotonic() - started < 60 and check["hold_reasons"] == ["list_match"]
-    # compliance.order.held.v1 after the clearance is published (integration tests read it); what
-    # sales and logistics make of a hold after confirmation is their issue's part.
+    # Sales shows the hold after clearance, and the officer's release returns the order where it was.
+    held_order = await api.order_reaches(cleared["id"], "on_hold")
+    assert [(h["previous_status"], h["status"]) for h in held_order["history"]][-1] == (before, "on_hold")
+    release = {"decision": "clear", "note": "a namesake: different register number"}
+    await api.post(f"/compliance/checks/{check['id']}/decision", release, expect=200)
+    released = await api.order_reaches(cleared["id"], before)
+    assert [h["status"] for h in released["history"]][-2:] == ["on_hold", before]
 
     verify = await api.get("/compliance/audit/verify")
     assert verify["intact"] is True and verify["entries"] > 0

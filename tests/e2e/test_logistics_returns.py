@@ -1,6 +1,6 @@
 """Issue 14 through the gateway: customs data and the papers of a DDP order to the US and an EU order,
-a signed carrier event delivering the shipment (a tampered one changes nothing), a partial return
-restocking its units."""
+a signed carrier event delivering the shipment (a tampered one changes nothing), a return of part
+of the order restocking its unit and credited by finance, then of the rest."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import io
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import httpx
 import pypdf
@@ -89,23 +90,55 @@ async def test_papers_signed_carrier_events_and_a_partial_return_through_the_gat
     await api.order_reaches(order["id"], "delivered", "completed")
     assert (await api.stock(sku))["on_hand"] == 8, "the EU order left; the US order waits"
 
-    # A partial return: one unit restocked, one scrapped; the order lists it.
-    rma = await api.post(
-        "/logistics/returns", {"order_id": order["id"], "lines": [{"sku": sku, "quantity": 2}], "reason": "wrong size"}
-    )
-    assert rma["status"] == "requested"
+    # A return of part of the order: its unit restocked, a credit note for it; the rest still to come.
+    first = await returned(api, order["id"], sku, restock=1, scrap=0)
+    assert (await api.stock(sku))["on_hand"] == 9
+    fulfilment = await api.get(f"/logistics/orders/{order['id']}")
+    assert fulfilment["returned"] is False, "one of two units came back"
     too_many = await api.call(
         "POST",
         "/logistics/returns",
         422,
-        json={"order_id": order["id"], "lines": [{"sku": sku, "quantity": 1}], "reason": "again"},
+        json={"order_id": order["id"], "lines": [{"sku": sku, "quantity": 2}], "reason": "again"},
     )
     assert too_many.json()["field"] == "lines.0.quantity"
-    await api.call("POST", f"/logistics/returns/{rma['id']}/authorize", 200)
-    await api.call("POST", f"/logistics/returns/{rma['id']}/receive", 200)
-    await api.call(
-        "POST", f"/logistics/returns/{rma['id']}/inspect", 200, json={"lines": [{"sku": sku, "restock": 1, "scrap": 1}]}
-    )
+    # The last unit comes back broken: scrapped, not on hand, yet credited (the buyer returned it).
+    second = await returned(api, order["id"], sku, restock=0, scrap=1)
     assert (await api.stock(sku))["on_hand"] == 9
     fulfilment = await api.get(f"/logistics/orders/{order['id']}")
-    assert [r["rma_number"] for r in fulfilment["returns"]] == [rma["rma_number"]] and fulfilment["returned"] is True
+    assert [r["rma_number"] for r in fulfilment["returns"]] == [first["rma_number"], second["rma_number"]]
+    assert fulfilment["returned"] is True
+
+    # Finance credits each return: received quantity x the invoiced unit price, plus the tax as invoiced.
+    invoices = await api.items("/finance/invoices", order_id=order["id"])
+    [invoice] = [i for i in invoices if i["kind"] == "commercial"]
+    [line] = invoice["lines"]
+    assert line["unit_price"] == {"amount": "100.00", "currency": "EUR"}
+    rate = Decimal(invoice["vat_rate"])
+    assert rate > 0, "a French buyer without a VAT id pays VAT: the credit must carry it back"
+    tax = (Decimal("100.00") * rate).quantize(Decimal("0.01"))  # the freight stays invoiced, not credited
+
+    async def credit_notes():
+        found = await api.items("/finance/invoices", order_id=order["id"])
+        notes = [i for i in found if i["kind"] == "credit_note"]
+        return notes if len(notes) == 2 else None
+
+    notes = {n["return_id"]: n for n in await api.eventually(credit_notes, "finance to credit both returns")}
+    for rma in (first, second):
+        note = notes[rma["id"]]
+        assert note["credited_invoice_id"] == invoice["id"] and note["status"] == "issued"
+        assert note["subtotal"] == {"amount": "-100.00", "currency": "EUR"}
+        assert note["tax"] == {"amount": f"{-tax:.2f}", "currency": "EUR"}
+        assert note["total"] == {"amount": f"{-(Decimal('100.00') + tax):.2f}", "currency": "EUR"}
+
+
+async def returned(api: Gateway, order_id: str, sku: str, *, restock: int, scrap: int) -> dict:
+    """One unit returned: requested, authorised, received and inspected."""
+    body = {"order_id": order_id, "lines": [{"sku": sku, "quantity": restock + scrap}], "reason": "wrong size"}
+    rma = await api.post("/logistics/returns", body)
+    assert rma["status"] == "requested"
+    await api.call("POST", f"/logistics/returns/{rma['id']}/authorize", 200)
+    await api.call("POST", f"/logistics/returns/{rma['id']}/receive", 200)
+    result = {"lines": [{"sku": sku, "restock": restock, "scrap": scrap}]}
+    await api.call("POST", f"/logistics/returns/{rma['id']}/inspect", 200, json=result)
+    return rma

@@ -69,10 +69,6 @@ async def test_a_back_ordered_sales_order_raises_one_draft_purchase_order(api: G
     assert [o["id"] for o in await drafts_for(api, sku)] == [draft["id"]]
 
 
-@pytest.mark.skip(
-    reason="needs the compliance branch (screening of suppliers) and the logistics and finance branches "
-    "(procurement.goods.accepted.v1 -> stock on hand, supplier bill); enable once they are merged"
-)
 async def test_sending_receiving_and_qc_fill_the_back_order_ship_it_and_leave_a_supplier_bill(api: Gateway):
     sku, warehouse = await api.stocked_product(1)
     found = await supplier(api, unique("Gusswerk"))

@@ -14,9 +14,9 @@ from sqlmodel import select
 from hanse.events import utcnow
 from hanse.mail import format_money
 from hanse.money import Money
-from services.compliance.contract import OrderCleared
+from services.compliance.contract import OrderCleared, OrderHeld
 from services.finance.contract import InvoiceIssued
-from services.logistics.contract import ShipmentDelivered, ShipmentDispatched
+from services.logistics.contract import ShipmentDelivered, ShipmentDispatched, ShortLine, StockShort
 from services.sales.contract import OrderTerms
 from services.sales.models import InvoiceMail
 from tests.conftest import free_port, make_settings
@@ -159,3 +159,49 @@ async def test_the_buyer_hears_of_every_step_in_german_once(broker, database_url
 
 async def _n(sink, n: int):
     return len(sink.messages()) >= n or None
+
+
+async def test_a_hold_after_confirmation_is_lifted_without_confirming_twice(broker, database_url, smtp_sink):
+    """A re-screening holds two confirmed-or-later orders; the clearance returns each where it was.
+    The buyer heard of the confirmation once: the lift mails only an order confirmed meanwhile."""
+    settings = make_settings(broker.bootstrap, database_url, smtp_url=smtp_sink.url, mail_poll_seconds=0.1)
+    async with run_service("sales", settings) as svc:
+        await created(svc, "/products", product_body())
+        acc = await created(svc, "/accounts", account_body())
+        orders = []
+        for _ in range(2):
+            quote = await created(svc, "/quotes", quote_body(acc["id"]))
+            orders.append((await created(svc, f"/quotes/{quote['id']}/accept", {}))["id"])
+        first, second = orders
+        placed = [e for e in await sales_events(svc, expect=6) if e.type == "sales.order.placed.v1"]
+        terms = {e.subject: OrderTerms.model_validate(e.data["order"]) for e in placed}
+
+        # The first was confirmed (mailed), the second back-ordered, when the buyer lands on a list.
+        await svc.deliver(reserved(first))
+        await status_becomes(svc, first, "confirmed")
+        await svc.deliver(StockShort(order_id=second, lines=[ShortLine(sku="PUMP-100", requested=10, available=0)]))
+        await status_becomes(svc, second, "backordered")
+        for order_id in orders:
+            await svc.deliver(OrderHeld(order_id=order_id, check_id=f"chk-{order_id}", reasons=["list_match"]))
+            held = await status_becomes(svc, order_id, "on_hold")
+            assert held["held_from"] in ("confirmed", "backordered")
+        # Stock for the second arrives under the hold: it stays held.
+        await svc.deliver(reserved(second, backorder=True))
+
+        async def returns_confirmed():
+            order = (await get(svc, f"/orders/{second}")).json()
+            return order if order["held_from"] == "confirmed" else None
+
+        assert (await eventually(returns_confirmed))["status"] == "on_hold"
+
+        for order_id in orders:
+            cleared = OrderCleared(
+                order_id=order_id, check_id=f"chk-{order_id}", decided_by="officer", order=terms[order_id]
+            )
+            await svc.deliver(cleared)
+            back = await status_becomes(svc, order_id, "confirmed")
+            assert back["held_from"] is None and back["history"][-1]["previous_status"] == "on_hold"
+        await eventually(lambda: _n(smtp_sink, 4))
+        await asyncio.sleep(0.5)
+        confirmations = [s for s in subjects(smtp_sink) if s.endswith("confirmed")]
+        assert confirmations == [f"Order {first} confirmed", f"Order {second} confirmed"]

@@ -306,9 +306,35 @@ def test_events_never_move_an_order_backwards():
         state, steps = run("delivered", late)
         assert (state.status, steps) == ("delivered", []), late
     assert run("ready_to_ship", "reserved")[1] == []
-    assert run("confirmed", "held")[1] == [], "a hold arriving after the reservation is stale"
     state, steps = run("placed", "delivered")
     assert [s.status for s in steps] == ["delivered"], "missed milestones are skipped, not replayed"
+
+
+@pytest.mark.parametrize("cleared", ["backordered", "confirmed", "ready_to_ship"])
+def test_a_hold_after_clearance_holds_the_order_until_cleared_back_where_it_was(cleared):
+    state, steps = run(cleared, "held")
+    assert state == OrderState("on_hold", held_from=cleared)
+    assert [(s.previous, s.status) for s in steps] == [(cleared, "on_hold")]
+    assert run(cleared, "held", "held")[0] == state, "held again: still held, still returning there"
+    state, steps = run(cleared, "held", "cleared")
+    assert state == OrderState(cleared) and [(s.previous, s.status) for s in steps[1:]] == [("on_hold", cleared)]
+    assert run(cleared, "held", "rejected")[0] == OrderState("rejected")
+
+
+def test_logistics_news_under_a_hold_after_clearance_moves_where_it_returns_not_the_order():
+    state, steps = run("backordered", "held", "reserved")
+    assert (state, len(steps)) == (OrderState("on_hold", held_from="confirmed"), 1), "the hold stays"
+    assert run("backordered", "held", "reserved", "booked", "short")[0] == OrderState(
+        "on_hold", held_from="ready_to_ship"
+    )
+    state, steps = run("backordered", "held", "reserved", "cleared")
+    assert state == OrderState("confirmed") and steps[-1] == Transition("on_hold", "confirmed")
+    # A hold when placed is lifted as before: back to placed (or on by logistics' news).
+    assert run("placed", "held", "cleared")[0] == OrderState("placed")
+    assert run("placed", "held", "reserved")[0] == OrderState("confirmed")
+    # The goods left regardless (logistics never dispatches a held order; if it did, it is a fact).
+    assert run("ready_to_ship", "held", "dispatched")[0] == OrderState("shipped")
+    assert run("ready_to_ship", "held", "paid")[0] == OrderState("on_hold", True, "ready_to_ship")
 
 
 @pytest.mark.parametrize("terminal", ["rejected", "cancelled", "completed"])

@@ -115,9 +115,9 @@ async def record_transitions(uow: UoW, order: SalesOrder, transitions: Sequence[
 
 
 async def apply_signal(uow: UoW, order: SalesOrder, signal: Signal, reason: str | None) -> list[Transition]:
-    state, transitions = advance(OrderState(order.status, order.paid), signal, reason)
-    if state.paid != order.paid:
-        order.paid, order.updated_at = state.paid, utcnow()
+    state, transitions = advance(OrderState(order.status, order.paid, order.held_from), signal, reason)
+    if (state.paid, state.held_from) != (order.paid, order.held_from):
+        order.paid, order.held_from, order.updated_at = state.paid, state.held_from, utcnow()
         uow.session.add(order)
     await record_transitions(uow, order, transitions)
     return transitions
@@ -142,7 +142,16 @@ async def advance_order(uow: UoW, order_id: str, signal: Signal, reason: str, pa
     if not transitions:
         log.info("order %s: %s left it %s", order_id, event_type, order.status)
     for step in transitions:
+        if step.previous == "on_hold" and await reached_before(uow.session, order.id, step.status):
+            continue  # a lifted hold returns the order to a milestone the buyer has heard of already
         await notify.order_milestone(uow, order, step.status, payload)
+
+
+async def reached_before(session: AsyncSession, order_id: str, status: str) -> bool:
+    """Whether the order's history had this status before its latest transition (flushed first)."""
+    await session.flush()
+    query = select(OrderHistory.id).where(OrderHistory.order_id == order_id, OrderHistory.status == status)
+    return len((await session.exec(query.limit(2))).all()) > 1
 
 
 async def cancel_order(uow: UoW, order_id: str, reason: str | None) -> SalesOrder:

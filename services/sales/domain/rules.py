@@ -305,6 +305,11 @@ _FROM: dict[str, tuple[str, frozenset[str]]] = {
     "reserved": ("confirmed", frozenset({"placed", "on_hold", "backordered"})),
 }
 _PROGRESS = {"booked": "ready_to_ship", "dispatched": "shipped", "delivered": "delivered"}
+# A re-screening can hold an order compliance had cleared (PRODUCT.md, Compliance): it waits on_hold
+# and, when compliance clears it again, returns to the status the hold interrupted (`held_from`).
+HOLDABLE_AFTER_CLEARANCE = frozenset({"backordered", "confirmed", "ready_to_ship"})
+# What logistics' news means for such an order while it is held: where it will return to.
+_WHILE_HELD = {"short": "backordered", "reserved": "confirmed", "booked": "ready_to_ship"}
 
 
 @dataclass(frozen=True)
@@ -318,6 +323,7 @@ class Transition:
 class OrderState:
     status: str
     paid: bool = False
+    held_from: str | None = None  # the status a hold after clearance interrupted (None: held when placed)
 
 
 def advance(state: OrderState, signal: Signal, reason: str | None = None) -> tuple[OrderState, list[Transition]]:
@@ -326,13 +332,24 @@ def advance(state: OrderState, signal: Signal, reason: str | None = None) -> tup
     Events from different departments arrive in any order: a transition that would move the
     order backwards, or out of a terminal status, is ignored. Payment is a fact recorded even
     then; the order completes when it is both delivered and paid, whichever comes last.
+    A hold after clearance (a re-screening match) is never stale: it holds a backordered,
+    confirmed or ready-to-ship order until compliance clears it, back to where it was.
     """
-    status, paid = state.status, state.paid
+    status, paid, held_from = state.status, state.paid, state.held_from
     transitions: list[Transition] = []
     if signal == "paid":
         paid = True
     elif status not in TERMINAL:
-        if signal in _FROM:
+        if status == "on_hold" and held_from is not None and signal in _WHILE_HELD:
+            # Stock and booking go on under a hold after clearance; the hold stays until compliance lifts it.
+            if RANK[_WHILE_HELD[signal]] > RANK[held_from]:
+                held_from = _WHILE_HELD[signal]
+        elif signal == "held" and status in HOLDABLE_AFTER_CLEARANCE:
+            transitions.append(Transition(status, "on_hold", reason))
+            held_from = status
+        elif signal == "cleared" and status == "on_hold" and held_from is not None:
+            transitions.append(Transition(status, held_from, reason))
+        elif signal in _FROM:
             target, allowed = _FROM[signal]
             if status in allowed:
                 transitions.append(Transition(status, target, reason))
@@ -346,7 +363,7 @@ def advance(state: OrderState, signal: Signal, reason: str | None = None) -> tup
     if current == "delivered" and paid:
         transitions.append(Transition(current, "completed", "delivered and paid"))
     new_status = transitions[-1].status if transitions else status
-    return OrderState(new_status, paid), transitions
+    return OrderState(new_status, paid, held_from if new_status == "on_hold" else None), transitions
 
 
 def cancel(state: OrderState, reason: str | None) -> Transition:
