@@ -79,6 +79,7 @@ async def test_a_controlled_hs_code_is_held_until_a_licence_and_a_watchlist_name
     # Sales shows the hold after clearance, and the officer's release returns the order where it was.
     held_order = await api.order_reaches(cleared["id"], "on_hold")
     assert [(h["previous_status"], h["status"]) for h in held_order["history"]][-1] == (before, "on_hold")
+
     # Logistics never dispatches a held order: once it has the hold, the pick-up is refused, naming it.
     async def logistics_holds():
         return (await api.get(f"/logistics/orders/{cleared['id']}"))["held"] or None
