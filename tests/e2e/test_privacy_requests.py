@@ -145,6 +145,15 @@ async def test_access_then_erasure_of_one_person_across_every_department(platfor
     assert "email" in bad.text
     assert await every(api, "/compliance/audit", action="privacy_request_opened") == opened_before
 
+    # The gateway's timeline consumes every topic at its own pace: wait until it holds the person's
+    # lead and order, so that what the requests find there is known (see the report on late events).
+    async def timeline_caught_up():
+        lead_events = {e["event"]["type"] for e in await every(api, "/events", correlation_id=lead_id)}
+        order_events = {e["event"]["type"] for e in await every(api, "/events", correlation_id=order["id"])}
+        return "marketing.lead.captured.v1" in lead_events and "logistics.shipment.booked.v1" in order_events
+
+    await api.eventually(timeline_caught_up, "the gateway's timeline holds the lead's and the order's events", 30)
+
     # Access: the export holds each department's records of the person.
     access = await privacy_request(api, "access", email)
     assert set(access["departments"]) == EVERYONE
@@ -163,6 +172,9 @@ async def test_access_then_erasure_of_one_person_across_every_department(platfor
     assert order["id"] in [o["order_id"] for o in export["logistics"]["orders"]]
     assert [s["id"] for s in export["procurement"]["suppliers"]] == [supplier["id"]]
     assert [u["username"] for u in export["gateway"]["users"]] == [email]
+    assert {e["correlation_id"] for e in export["gateway"]["timeline_events"]} >= {lead_id, order["id"]}, export[
+        "gateway"
+    ]
     assert {s["subject_id"] for s in export["compliance"]["screenings"]} >= {lead_id, account_id}
     assert access["departments"]["marketing"]["records"] >= 3 and access["departments"]["sales"]["records"] >= 4
 
@@ -193,6 +205,10 @@ async def test_access_then_erasure_of_one_person_across_every_department(platfor
     for request_id in (erasure["id"], access["id"]):
         kept_export = await api.get(f"/compliance/privacy-requests/{request_id}/export")
         assert email not in str(kept_export) and "Greta" not in str(kept_export), kept_export
+    # The gateway's event timeline (history API, SSE, partner webhooks) keeps no copy either.
+    for correlation_id in (lead_id, order["id"], erasure["id"]):
+        timeline = await every(api, "/events", correlation_id=correlation_id)
+        assert timeline and email not in str(timeline), (correlation_id, timeline)
     login = await public.post("/auth/token", data={"username": email, "password": password})
     assert login.status_code == 401, login.text
 
