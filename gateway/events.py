@@ -40,6 +40,7 @@ from hanse.db import Database
 from hanse.errors import Invalid
 from hanse.events import EventPayload, utcnow
 from hanse.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from hanse.privacy import pseudonym
 from hanse.uow import UnitOfWork
 from services import event_registry
 from services.compliance.contract import PrivacyRequestOpened
@@ -229,14 +230,56 @@ def stream_settings_of(app: FastAPI) -> StreamSettings:
     return state_of(app, "stream_settings", StreamSettings)
 
 
+async def _timeline_privacy(session: Any, settings: Any, opened: PrivacyRequestOpened) -> tuple[list[Any], int]:
+    """The stored events that carry the person's address (lead captured, account created, order
+    placed, the request itself ...): an access request lists them; an erasure replaces the address
+    in each stored CloudEvent by its pseudonym, so the history API, SSE replays and partner webhooks
+    no longer hand it out. Returns (rows found, rows changed).
+
+    A scan over the stored JSON: privacy requests are rare, the timeline has no index on contents.
+    """
+    email = opened.email.strip().lower()
+    table = TimelineEvent.__table__  # type: ignore[attr-defined]
+    found = (
+        await session.exec(
+            select(table.c.seq, table.c.type, table.c.time, table.c.correlation_id, table.c.cloudevent).where(
+                func.lower(table.c.cloudevent).contains(email, autoescape=True)
+            )
+        )
+    ).all()
+    # The request's own events name the address because they are the request: scrubbed, not counted.
+    about = [row for row in found if row.correlation_id != opened.request_id]
+    if opened.kind == "access":
+        return about, 0
+    stand_in = pseudonym(email, settings.signing_secret())
+    address = re.compile(re.escape(email), re.IGNORECASE)
+    for row in found:
+        await session.exec(
+            table.update().where(table.c.seq == row.seq).values(cloudevent=address.sub(stand_in, row.cloudevent))
+        )
+    return about, len(about)
+
+
 def _privacy_handler(record_event: Any, settings: Any) -> Any:
-    """A privacy request reaches the user store too: the gateway answers like a department."""
+    """A privacy request reaches the user store and the timeline: the gateway answers like a department."""
 
     async def on_privacy_request(uow: UnitOfWork[None], payload: EventPayload) -> None:
-        await record_event(uow, payload)
+        await record_event(uow, payload)  # the request itself carries the address: scrubbed below too
         opened = PrivacyRequestOpened.model_validate(payload.model_dump())
         answer = await identity.answer_privacy_request(uow.session, settings, opened)
-        await uow.publish(answer, correlation_id=opened.request_id)
+        events, changed = await _timeline_privacy(uow.session, settings, opened)
+        update: dict[str, Any] = {"records": answer.records + len(events)}
+        if opened.kind == "access":
+            update["export"] = {
+                **answer.export,
+                "timeline_events": [
+                    {"seq": e.seq, "type": e.type, "time": e.time.isoformat(), "correlation_id": e.correlation_id}
+                    for e in events
+                ],
+            }
+        else:
+            update["pseudonymised"] = answer.pseudonymised + changed
+        await uow.publish(answer.model_copy(update=update), correlation_id=opened.request_id)
 
     return on_privacy_request
 

@@ -62,17 +62,43 @@ def _check_record(check: Check) -> dict[str, Any]:
     }
 
 
+def _is_pseudonym(email: str) -> bool:
+    """An address `hanse.privacy.pseudonym` made: its request's person has been erased."""
+    return email.startswith("erased-") and email.endswith("@invalid")
+
+
+async def _erase_earlier_exports(uow: UoW, request: PrivacyRequest, email: str, stand_in: str) -> int:
+    """An earlier access request of the person holds every department's export of them (names,
+    addresses, tickets, invoices): erasure must not leave that copy behind. The exports are dropped
+    and the address pseudonymised; the request, the counts and its proof (a hash over what was
+    reported then) stay as the record that the access request was answered."""
+    query = select(PrivacyRequest).where(
+        func.lower(PrivacyRequest.email) == email, PrivacyRequest.kind == "access", PrivacyRequest.id != request.id
+    )
+    earlier = (await uow.session.exec(query.with_for_update())).all()
+    for access in earlier:
+        access.email = stand_in
+        uow.session.add(access)
+        rows = await uow.session.exec(select(PrivacyAnswerRow).where(PrivacyAnswerRow.request_id == access.id))
+        for row in rows.all():
+            row.answer = {**row.answer, "export": {}}  # a new dict: the JSON column sees the change
+            uow.session.add(row)
+    return len(earlier)
+
+
 async def _own_answer(uow: UoW, request: PrivacyRequest) -> PrivacyAnswer:
-    """Compliance's own records of the person: the screenings that carry the address."""
+    """Compliance's own records of the person: the screenings that carry the address, and (erasure)
+    the exports of earlier access requests."""
     email = request.email.strip().lower()
     query = select(Check).where(func.lower(Check.email) == email).order_by(Check.id)
     checks = (await uow.session.exec(query)).all()
     fields: dict[str, Any] = {"request_id": request.id, "kind": request.kind, "department": "compliance"}
     if request.kind == "access":
         return PrivacyAnswer(**fields, records=len(checks), export={"screenings": [_check_record(c) for c in checks]})
-    if not checks:
-        return PrivacyAnswer(**fields, records=0)
     stand_in = pseudonym(email, uow.settings.signing_secret())
+    exports = await _erase_earlier_exports(uow, request, email, stand_in)
+    if not checks:
+        return PrivacyAnswer(**fields, records=exports, erased=exports)
     for check in checks:
         check.email = stand_in
         uow.session.add(check)
@@ -84,7 +110,13 @@ async def _own_answer(uow: UoW, request: PrivacyRequest) -> PrivacyAnswer:
         "(EU AMLD art. 40, Dual-Use Regulation 2021/821 art. 27)",
         until=until,
     )
-    return PrivacyAnswer(**fields, records=len(checks), pseudonymised=len(checks), retained=[retained])
+    return PrivacyAnswer(
+        **fields,
+        records=len(checks) + exports,
+        erased=exports,
+        pseudonymised=len(checks),
+        retained=[retained],
+    )
 
 
 async def open_request(uow: UoW, body: PrivacyRequestCreate, actor: str) -> PrivacyRequest:
@@ -122,6 +154,9 @@ async def open_request(uow: UoW, body: PrivacyRequestCreate, actor: str) -> Priv
 async def _store_answer(uow: UoW, request: PrivacyRequest, answer: PrivacyAnswer) -> None:
     if await uow.session.get(PrivacyAnswerRow, (request.id, answer.department)) is not None:
         return  # the same answer again (or a second one): the first counts
+    if request.kind == "access" and _is_pseudonym(request.email):
+        # The person was erased while this access request ran: its late answers keep no export.
+        answer = answer.model_copy(update={"export": {}})
     uow.session.add(
         PrivacyAnswerRow(
             request_id=request.id,
