@@ -23,12 +23,6 @@ async def api(platform: Platform) -> AsyncIterator[Gateway]:
     await gateway.close()
 
 
-async def finance_serves_pdfs(platform: Platform) -> bool:
-    async with httpx.AsyncClient(timeout=10) as client:
-        paths = (await client.get(f"{platform.services['finance']}/openapi.json")).json()["paths"]
-    return "/api/v1/finance/invoices/{invoice_id}/pdf" in paths
-
-
 def mail_to(platform: Platform, address: str) -> list:
     folder = platform.data_dir / "mail"
     if not folder.is_dir():
@@ -101,17 +95,14 @@ async def test_an_inquiry_won_and_the_buyer_mailed_in_german_at_every_step(platf
     assert all(subjects.count(s) == 1 for s in expected), subjects
     dispatched = next(m for m in mail_to(platform, email) if "unterwegs" in m["Subject"])
     assert shipment["tracking_number"] in dispatched.get_body(preferencelist=("plain",)).get_content()
-    if await finance_serves_pdfs(platform):
-        # The invoice mail carries finance's PDF (fetched by sales' invoice-mail job).
 
-        async def invoice_mail():
-            found = [m for m in mail_to(platform, email) if m["Subject"].strip().startswith("Rechnung")]
-            return found if found and list(found[0].iter_attachments()) else None
+    # The invoice mail carries finance's PDF (fetched by sales' invoice-mail job).
+    async def invoice_mail():
+        found = [m for m in mail_to(platform, email) if m["Subject"].strip().startswith("Rechnung")]
+        return found if found and list(found[0].iter_attachments()) else None
 
-        [attached, *_] = list(
-            (await api.eventually(invoice_mail, "the invoice mail with its PDF"))[0].iter_attachments()
-        )
-        assert attached.get_content_type() == "application/pdf" and attached.get_content().startswith(b"%PDF")
+    [attached, *_] = list((await api.eventually(invoice_mail, "the invoice mail with its PDF"))[0].iter_attachments())
+    assert attached.get_content_type() == "application/pdf" and attached.get_content().startswith(b"%PDF")
     notes = (await api.get(f"/sales/accounts/{account['id']}/notifications"))["items"]
     assert {"quote_issued", "order_confirmed", "shipment_dispatched", "shipment_delivered"} <= {
         n["kind"] for n in notes

@@ -9,7 +9,6 @@ from datetime import date
 from decimal import Decimal
 
 import pypdf
-from sqlmodel import select
 
 from hanse.events import utcnow
 from hanse.mail import format_money
@@ -18,7 +17,6 @@ from services.compliance.contract import OrderCleared, OrderHeld
 from services.finance.contract import InvoiceIssued
 from services.logistics.contract import ShipmentDelivered, ShipmentDispatched, ShortLine, StockShort
 from services.sales.contract import OrderTerms
-from services.sales.models import InvoiceMail
 from tests.conftest import free_port, make_settings
 from tests.integration.test_sales_api import (
     account_body,
@@ -56,11 +54,6 @@ def invoice(order: dict, account_id: str, invoice_id: str = "inv_1") -> InvoiceI
         vat_treatment="export",
         due_date=date(2026, 12, 31),
     )
-
-
-def finance_serves_pdfs(app) -> bool:
-    """Whether this finance has its PDF route yet (its helper builds it side by side with sales)."""
-    return "/api/v1/finance/invoices/{invoice_id}/pdf" in app.openapi()["paths"]
 
 
 async def test_the_buyer_hears_of_every_step_in_german_once(broker, database_url, smtp_sink, tmp_path, monkeypatch):
@@ -102,34 +95,20 @@ async def test_the_buyer_hears_of_every_step_in_german_once(broker, database_url
         await eventually(lambda: _n(smtp_sink, 4))
 
         # The invoice mail carries finance's PDF, fetched by a job outside the consumer.
-        if finance_serves_pdfs(finance_app):
-            # Finance issues the proforma itself on clearance: its real invoice, its real PDF.
-            placed = next(e for e in await sales_events(svc, expect=3) if e.type == "sales.order.placed.v1")
-            terms = OrderTerms.model_validate(placed.data["order"])
-            await svc.deliver(OrderCleared(order_id=order["id"], check_id="chk_1", order=terms))
-            await eventually(lambda: _n(smtp_sink, 5), timeout=60)
-            mail = next(m for m in smtp_sink.messages() if m["Subject"].strip().startswith("Rechnung"))
-            number = mail["Subject"].split()[1]
-            [pdf] = list(mail.iter_attachments())
-            assert (pdf.get_content_type(), pdf.get_filename()) == ("application/pdf", f"{number}.pdf")
-            assert number in pypdf.PdfReader(io.BytesIO(pdf.get_content())).pages[0].extract_text()
-        else:
-            # Until finance serves it, the mail waits and is retried: never lost, never sent without it.
-            await svc.deliver(invoice(order, acc["id"]))
-            await svc.deliver(invoice(order, acc["id"]))  # the same invoice in a second event: one row
-
-            async def retried():
-                async with svc.runtime.db.sessionmaker() as session:
-                    rows = (await session.exec(select(InvoiceMail))).all()
-                return rows if rows and rows[0].attempts >= 1 else None
-
-            [queued] = await eventually(retried)
-            assert (queued.status, queued.number) == ("pending", "PF-2026-000001")
-            assert "finance answered 404" in queued.last_error
+        # Finance issues the proforma itself on clearance: its real invoice, its real PDF.
+        placed = next(e for e in await sales_events(svc, expect=3) if e.type == "sales.order.placed.v1")
+        terms = OrderTerms.model_validate(placed.data["order"])
+        await svc.deliver(OrderCleared(order_id=order["id"], check_id="chk_1", order=terms))
+        await eventually(lambda: _n(smtp_sink, 5), timeout=60)
+        mail = next(m for m in smtp_sink.messages() if m["Subject"].strip().startswith("Rechnung"))
+        number = mail["Subject"].split()[1]
+        [pdf] = list(mail.iter_attachments())
+        assert (pdf.get_content_type(), pdf.get_filename()) == ("application/pdf", f"{number}.pdf")
+        assert number in pypdf.PdfReader(io.BytesIO(pdf.get_content())).pages[0].extract_text()
         await asyncio.sleep(0.5)
 
         sent = subjects(smtp_sink)
-        assert len(sent) == (5 if finance_serves_pdfs(finance_app) else 4), sent
+        assert len(sent) == 5, sent
         assert sent[:4] == [
             f"Ihr Angebot {quote['id']}",
             f"Auftrag {order['id']} bestätigt",
