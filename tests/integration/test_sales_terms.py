@@ -6,7 +6,6 @@ import importlib
 from datetime import date
 
 import httpx
-import pytest
 
 from services.compliance.contract import ContractStatusChanged, ContractTerms
 from tests.conftest import free_port, make_settings
@@ -93,15 +92,7 @@ async def test_a_sales_frame_sets_the_quote_defaults_and_a_carrier_its_mode(sett
         assert problem["field"] == "carrier"
 
 
-def _logistics_prices_carriers() -> bool:
-    app = importlib.import_module("services.logistics.app").build()
-    schemas = app.openapi().get("components", {}).get("schemas", {})
-    return "carrier" in schemas.get("RateRequest", {}).get("properties", {})
-
-
 async def test_a_named_carrier_is_priced_by_its_own_rate_table(settings, tmp_path, monkeypatch):
-    if not _logistics_prices_carriers():
-        pytest.skip("logistics' rate endpoint does not take a carrier yet (its helper is adding carriers)")
     logistics_settings = make_settings(
         settings.kafka_bootstrap_servers, f"sqlite+aiosqlite:///{tmp_path / 'logistics.db'}"
     )
