@@ -16,7 +16,6 @@ from hanse.auth import Principal, require_roles
 from hanse.errors import Invalid, NotFound, Unavailable
 from hanse.http import client_address
 from hanse.pagination import Cursor, Limit, Page, paginate
-from hanse.ratelimit import RateLimiter
 from services.logistics.config import UoW, UoWDep, WritingUoWDep
 from services.logistics.domain import carriers, documents, freight, fulfilment, returns, rules, shipments, stock
 from services.logistics.models import (
@@ -186,16 +185,6 @@ async def get_document(shipment_id: IdPath, kind: KindPath, uow: WritingUoWDep, 
 # -- carrier events (public: the signature proves the sender) -------------------------------------------
 
 
-def _limiter(request: Request) -> RateLimiter:
-    limiter = getattr(request.app.state, "carrier_event_limiter", None)
-    if limiter is None:
-        config = request.app.state.runtime.config
-        limiter = request.app.state.carrier_event_limiter = RateLimiter(
-            "carrier-events", config.carrier_event_rate_limit
-        )
-    return limiter
-
-
 @router.post("/carriers/{carrier}/events", status_code=202, summary="A carrier's signed tracking event")
 async def carrier_event(
     carrier: CarrierPath,
@@ -203,7 +192,7 @@ async def carrier_event(
     uow: UoWDep,
     signature: Annotated[str | None, Header(alias=carriers.HEADER)] = None,
 ) -> CarrierEventAccepted:
-    _limiter(request).enforce(client_address(request, behind_gateway=True), "carrier events")
+    request.app.state.carrier_event_limiter.enforce(client_address(request, behind_gateway=True), "carrier events")
     if not re.match(CARRIER_ID, carrier) or rules.carrier(carrier) is None:
         raise NotFound(f"no carrier {carrier}", field="carrier")
     body = await request.body()

@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from hanse.app import ServiceRuntime, create_service
+from hanse.ratelimit import RateLimiter
 from hanse.settings import Settings
 from services.logistics import api, handlers, models
 from services.logistics.config import LogisticsConfig
@@ -20,16 +21,19 @@ async def _carrier_secrets(runtime: ServiceRuntime) -> None:
 
 
 def build(settings: Settings | None = None, config: LogisticsConfig | None = None) -> FastAPI:
-    return create_service(
+    config = config or LogisticsConfig()
+    app = create_service(
         "logistics",
         routers=[api.router],
         handlers=handlers.HANDLERS,
         models=models,
-        config=config or LogisticsConfig(),
+        config=config,
         settings=settings,
         templates=Path(__file__).parent / "templates",
         startup=[_carrier_secrets],
     )
+    app.state.carrier_event_limiter = RateLimiter("carrier-events", config.carrier_event_rate_limit)
+    return app
 
 
 app = build()
