@@ -5,10 +5,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 # Debian packages the project needs: Pango for WeasyPrint's PDFs, fonts with Latin and CJK glyphs
-# for documents in every language. Installed when missing (CI runs as root on Debian).
-SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core fonts-wqy-microhei
+# for documents in every language, Chromium for the console's browser tests (driven by the Python
+# `playwright` package, which downloads no browser). Installed when missing (CI runs as root on Debian).
+SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core fonts-wqy-microhei chromium
 
-.PHONY: dev test lint fmt bench demo install clean migrate compose-config k8s-validate
+.PHONY: dev test lint fmt bench demo install clean migrate compose-config k8s-validate screenshots
 
 $(STAMP): pyproject.toml requirements/lock.txt requirements/broker.txt
 	dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq $(SYSTEM_PACKAGES))
@@ -56,6 +57,10 @@ bench: $(STAMP)
 	@# wrk (Debian package) generates the gateway load in C; without it bench.loadgen (Python) is used.
 	@command -v wrk >/dev/null 2>&1 || apt-get install -y -qq wrk >/dev/null 2>&1 || echo "wrk not installed: using bench.loadgen"
 	$(BIN)/python -m bench
+
+# The console's pages as PNGs for the README (docs/console/), taken by the browser tests' axe walk.
+screenshots: $(STAMP)
+	HANSE_CONSOLE_SCREENSHOTS=docs/console $(BIN)/python -m pytest -q -p no:cacheprovider tests/browser -k "axe_and_is_screenshotted"
 
 demo: $(STAMP)
 	$(BIN)/hanse demo

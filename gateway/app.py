@@ -25,6 +25,7 @@ from hanse.metrics import CONTENT_TYPE_LATEST, Metrics
 from hanse.migrations import prepare_database
 from hanse.settings import Settings, get_settings
 from services import DEPARTMENTS, service_url
+from web import console
 
 router = APIRouter()
 
@@ -57,7 +58,7 @@ async def metrics(request: Request) -> Response:
     return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
-MODULES = (identity, events, webhooks, overview, contracts, sitemap)
+MODULES = (identity, events, webhooks, overview, contracts, sitemap, console)
 
 
 def build(settings: Settings | None = None) -> UpstreamProxy:
@@ -101,6 +102,7 @@ def build(settings: Settings | None = None) -> UpstreamProxy:
     app.state.metrics = metrics
     install_problem_handlers(app)
     install_docs(app)  # Swagger UI and ReDoc from local files under /docs-assets: they work offline
+    console.mount_static(app)  # the operations console (web/): its pages are the `console` module's routes
     app.add_middleware(EdgeMiddleware, metrics=metrics)
     app.include_router(router)
     for module in MODULES:

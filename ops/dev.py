@@ -276,6 +276,7 @@ def _print_table(settings, children, bootstrap, embedded, user, password, ready,
     lines.append(f"  {'mail':<12}{mail}")
     gw = f"http://127.0.0.1:{settings.gateway_port}"
     lines.append("")
+    lines.append(f"  console      {gw}/console/    (the operations console: sign in with the admin login)")
     lines.append(f"  API docs     {gw}/docs        (each service also has /docs, /openapi.json, /metrics)")
     saved = "" if os.environ.get("HANSE_ADMIN_PASSWORD") else f"   (saved in {settings.data_dir / 'admin-password'})"
     lines.append(f"  admin login  {user} / {password}{saved}")

@@ -43,7 +43,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 # Module- and session-scoped fixtures that start processes: tests using them run on one worker.
-SHARED_PLATFORM_FIXTURES = {"platform"}  # the session platform of tests/e2e/conftest.py
+# The session platform of tests/e2e/conftest.py, and the console's own one (tests/browser/conftest.py):
+# two groups, so the browser tests run on the other worker, beside the e2e tests rather than after them.
+SHARED_PLATFORM_FIXTURES = {"platform": "platform", "console_platform": "console"}
 
 
 # tryfirst: xdist's own hook turns the marks into `nodeid@group` and must see them.
@@ -63,8 +65,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if item.get_closest_marker("xdist_group"):
             continue
         names = set(getattr(item, "fixturenames", ()))
-        if names & SHARED_PLATFORM_FIXTURES:
-            group = "platform"
+        shared = sorted(names & SHARED_PLATFORM_FIXTURES.keys())
+        if shared:
+            group = SHARED_PLATFORM_FIXTURES[shared[0]]
         elif item.get_closest_marker("serial"):
             group = "serial"
         elif _uses_shared_scope(item):
