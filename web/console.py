@@ -129,9 +129,9 @@ for area in pages.AREAS:
     console_router.include_router(area.router)
 
 
-@console_router.get(PREFIX + "/{rest:path}")
+@console_router.api_route(PREFIX + "/{rest:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
 async def not_a_page(rest: str, viewer: Annotated[Viewer, page()]) -> Response:
-    """Any other address under /console/: after sign-in, the console's own 404 page (not problem+json)."""
+    """Any other address or method under /console/: after sign-in, the console's 404 page (not problem+json)."""
     raise PageNotFound(N_("There is no such page."))
 
 
