@@ -288,3 +288,50 @@ def test_a_user_without_a_sales_role_is_refused_the_360(staff: Staff) -> None:
     assert placed["id"] not in staff.page.inner_text("main")
     response = staff.page.request.get(f"/console/orders/{placed['id']}/timeline")
     assert response.status == 403
+
+
+def test_bad_addresses_filters_and_form_values_answer_a_page_never_a_500(staff: Staff) -> None:
+    staff.sign_in()
+    request = staff.page.request
+    for path in (
+        "/console/orders?status=bogus",
+        "/console/orders?cursor=not-a-cursor",
+        "/console/orders?limit=abc",
+        "/console/orders?q=" + "x" * 65,
+        "/console/orders/ord%20x",
+        "/console/orders/" + "o" * 70,
+        "/console/orders/ord-missing",
+        "/console/orders/ord-missing/timeline?after=-1",
+        "/console/orders/ord-missing/summary",
+        "/console/inquiries?status=nope",
+        "/console/inquiries/inq-missing",
+        "/console/quotes?account=%00",
+        "/console/quotes/new?inquiry=inq-missing",
+        "/console/quotes/quo-missing",
+        "/console/tickets?breached=maybe",
+        "/console/tickets/tkt-missing",
+    ):
+        response = request.get(path, max_redirects=0)
+        assert 400 <= response.status < 500, (path, response.status)
+        assert "Traceback" not in response.text()
+    odd = request.get("/console/orders?q=a%2Fb%00c")
+    assert odd.status == 200 and "There is no order with the id" in odd.text()
+    staff.open("/console/quotes/new")
+    token = staff.page.locator("input[name=csrf_token]").first.input_value()
+    for form in (
+        {"account_id": "acc-x", "currency": "€€€", "lines.0.sku": "X", "lines.0.quantity": "abc"},
+        {"account_id": "", "currency": "", "named_place": "", "lines.1.quantity": "-5"},
+        {"account_id": "a" * 500, "incoterm": "XYZ", "inquiry_id": "inq-missing"},
+    ):
+        response = request.post("/console/quotes", form={"csrf_token": token, **form}, max_redirects=0)
+        assert 400 <= response.status < 500, (form, response.status)
+        assert "Traceback" not in response.text()
+    for path, form in (
+        ("/console/orders/ord-missing/cancel", {"reason": "x" * 600}),
+        ("/console/quotes/quo-missing/accept", {}),
+        ("/console/tickets", {"account_id": "acc-x", "priority": "whenever"}),
+        ("/console/tickets/tkt-missing/reply", {"body": ""}),
+        ("/console/tickets/tkt-missing/status", {"status": "reopened"}),
+    ):
+        response = request.post(path, form={"csrf_token": token, **form}, max_redirects=0)
+        assert 400 <= response.status < 500, (path, response.status)
