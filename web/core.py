@@ -240,11 +240,12 @@ class Viewer:
             )
         return answer
 
-    def stream(self, path: str, **params: Any) -> Any:
-        """`async with viewer.stream(path) as (status, headers, chunks)`: a never-ending GET (SSE)."""
+    def stream(self, path: str, *, headers: Mapping[str, str] | None = None, **params: Any) -> Any:
+        """`async with viewer.stream(path) as (status, headers, chunks)`: a never-ending GET (SSE);
+        `headers` adds request headers (e.g. Last-Event-ID to resume)."""
         client = self.request.client
         return self.console.upstream.stream(
-            Call("GET", path, self.token, params, headers={"Accept": "text/event-stream"}),
+            Call("GET", path, self.token, params, headers={"Accept": "text/event-stream", **(headers or {})}),
             client=(client.host, client.port) if client else ("127.0.0.1", 0),
             request_id=self.request.scope.get("state", {}).get("request_id"),
         )
