@@ -149,3 +149,15 @@ def test_a_pick_up_the_api_refuses_is_shown_and_changes_nothing(staff: Staff) ->
     assert "held" in page.inner_text("[role=alert]")
     unchanged = with_api(staff, lambda api: api.get(f"/logistics/shipments/{shipment['id']}"))
     assert unchanged["status"] == "booked" and unchanged["milestones"] == []
+
+
+def test_unknown_or_malformed_addresses_are_pages_not_crashes(staff: Staff) -> None:
+    staff.sign_in()
+    staff.open("/console/logistics/shipments/shp_nope", status=404)
+    assert "Nothing was found here." in staff.page.inner_text("main")
+    staff.open("/console/logistics/shipments/no%3Fsuch", status=400)
+    staff.open("/console/logistics/shipments/shp_nope/documents/commercial_invoice", status=404)
+    staff.open("/console/logistics/shipments?status=lost", status=400)
+    staff.open("/console/procurement/purchase-orders/po_nope", status=404)
+    staff.open("/console/procurement/purchase-orders?status=lost", status=400)
+    staff.open("/console/compliance/reviews?cursor=!!", status=400)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from fastapi import Query, Request
+from fastapi import Path, Query, Request
 from starlette.responses import Response
 
 from web.core import ConsoleRouter, Refused, Viewer, action, form_of, page, safe_next
@@ -72,7 +72,7 @@ async def reviews(
 
 @router.post(SECTION.path + "/{check_id}/decision")
 async def decide(
-    check_id: str,
+    check_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,255}$")],
     request: Request,
     viewer: Annotated[Viewer, action(*SECTION.roles)],
 ) -> Response:

@@ -10,7 +10,7 @@ from fastapi import Path, Query, Request
 from starlette.responses import Response
 
 from gateway.roles import RoleMatrix
-from web.core import ConsoleProblem, ConsoleRouter, PageNotFound, Refused, Viewer, action, form_of, page
+from web.core import ConsoleProblem, ConsoleRouter, Refused, Viewer, action, form_of, page
 from web.i18n import N_
 from web.nav import section
 
@@ -24,6 +24,11 @@ SHIPMENT_PAGE = 100
 SKU = r"^[A-Za-z0-9._-]{1,64}$"
 
 
+class DocumentNotReady(ConsoleProblem):
+    status = 409
+    title = N_("The document is not ready")
+
+
 def post_roles(department: str, path: str) -> tuple[str, ...]:
     """Who may make a change, from the gateway's role matrix (the forms are shown to them only)."""
     rule = RoleMatrix().lookup(department, "POST", path)
@@ -31,7 +36,7 @@ def post_roles(department: str, path: str) -> tuple[str, ...]:
 
 
 TRACKERS = post_roles("logistics", f"{API}/shipments/{{shipment_id}}/tracking")
-ShipmentId = Annotated[str, Path(min_length=1, max_length=64)]
+ShipmentId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 Cursor = Annotated[str | None, Query(max_length=200)]
 MILESTONES = {
     "picked_up": N_("Picked up (dispatched)"),
@@ -158,9 +163,12 @@ async def document(
 ) -> Response:
     """The API's PDF, fetched with the user's token and handed on as a download."""
     answer = await viewer.call("GET", f"{API}/shipments/{shipment_id}/documents/{kind}")
+    if answer.status in (403, 404):
+        await viewer.get(f"{API}/shipments/{shipment_id}/documents/{kind}")  # the not-allowed or not-found page
     if not answer.ok or not answer.headers.get("content-type", "").startswith("application/pdf"):
-        await viewer.get(f"{API}/shipments/{shipment_id}/documents/{kind}")  # 403/404 become their pages
-        raise PageNotFound(N_("This document cannot be produced yet."), detail=str(answer.problem.get("detail") or ""))
+        raise DocumentNotReady(
+            N_("This document cannot be produced yet."), detail=str(answer.problem.get("detail") or "")
+        )
     filename = re.sub(r"[^A-Za-z0-9._-]", "_", f"{shipment_id}-{kind}.pdf")
     return Response(
         answer.body,

@@ -43,7 +43,7 @@ ORDER_STATUSES = {
 PAYMENT_TERMS = ("prepaid", "net_15", "net_30", "net_45", "net_60", "net_90")
 INCOTERMS = ("EXW", "FCA", "CPT", "CIP", "DAP", "DPU", "DDP", "FAS", "FOB", "CFR", "CIF")
 
-Id = Annotated[str, Path(min_length=1, max_length=40)]
+Id = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,40}$")]
 Cursor = Annotated[str | None, Query(max_length=200)]
 SkuFilter = Annotated[str | None, Query(max_length=64)]
 LINE_FIELD = re.compile(r"^lines\.(\d+)\.([a-z_]+)")
