@@ -54,6 +54,10 @@ def test_an_officer_clears_a_held_order_and_a_decision_without_a_note_is_refused
     assert "watchlist" in card.locator("table").inner_text()
     staff.assert_accessible()
 
+    # A decision posted without the form's CSRF token is refused before anything runs.
+    forged = page.request.post(f"{QUEUE}/{check['id']}/decision", form={"decision": "clear", "note": "forged"})
+    assert forged.status == 403 and "nothing was changed" in forged.text()
+
     # Reject without a note: the API refuses, the message stands next to the note, nothing changed.
     card.get_by_label("Decision").select_option("reject")
     with page.expect_response(lambda r: r.request.method == "POST") as posted:
