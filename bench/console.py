@@ -34,7 +34,7 @@ from tests.e2e.conftest import Platform, start_platform, stop_platform
 from tests.e2e.flow import Gateway, unique
 
 ORDERS = 10_000
-ROUNDS = 200
+ROUNDS = 100
 TARGET_P95_MS = 300.0
 # (order status, share, the proforma's status): a business that has run for half a year.
 MIX = (
