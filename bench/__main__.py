@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 
-from bench import flow, gateway_proxy, kernel_events, newsletter, sanctions
+from bench import console, flow, gateway_proxy, kernel_events, newsletter, sanctions
 
 
 def main() -> None:
@@ -31,6 +31,7 @@ def main() -> None:
 
     flow.main()
     newsletter.main()
+    console.main()
 
 
 if __name__ == "__main__":

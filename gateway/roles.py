@@ -64,6 +64,7 @@ MATRIX: dict[str, tuple[tuple[str, str, Access], ...]] = {
         ("GET", "/api/v1/sales/quotes/{quote_id}", ("sales",)),
         ("POST", "/api/v1/sales/quotes/{quote_id}/accept", ("sales",)),
         ("GET", "/api/v1/sales/orders", ("sales", "finance", "logistics", "compliance", "partner")),
+        ("GET", "/api/v1/sales/orders/summary", ("sales", "finance", "logistics", "compliance", "partner")),
         ("GET", "/api/v1/sales/orders/{order_id}", ("sales", "finance", "logistics", "compliance", "partner")),
         ("POST", "/api/v1/sales/orders/{order_id}/reorder", ("sales",)),
         ("POST", "/api/v1/sales/orders/{order_id}/cancel", ("sales",)),

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from decimal import Decimal
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_args
 from zoneinfo import ZoneInfo
 
 import httpx
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import ValidationError
+from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
@@ -47,6 +48,7 @@ from services.sales.models import (
     Model,
     NotificationPublic,
     OrderPublic,
+    OrderSummary,
     Product,
     ProductCreate,
     ProductPublic,
@@ -269,6 +271,17 @@ async def list_orders(
     lines, history = await orders.order_parts(uow.session, [o.id for o in page.items])
     returns = await orders.returns_of(uow.session, [o.id for o in page.items])
     return page.map(lambda o: views.order_public(o, lines[o.id], history[o.id], returns[o.id]))
+
+
+@router.get("/orders/summary", response_model=OrderSummary, summary="Orders counted per status (one GROUP BY)")
+async def order_summary(uow: UoWDep, _: OrderReader, account_id: IdQuery = None) -> OrderSummary:
+    query = sa_select(SalesOrder.status, func.count()).group_by(SalesOrder.status)
+    if account_id is not None:
+        query = query.where(SalesOrder.account_id == account_id)
+    counts = {status: 0 for status in get_args(OrderStatus)}
+    for status, count in (await uow.session.exec(query)).all():  # type: ignore[call-overload]
+        counts[status] = int(count)
+    return OrderSummary(by_status=counts, total=sum(counts.values()))
 
 
 @router.get("/orders/{order_id}", response_model=OrderPublic, summary="One order with its history")

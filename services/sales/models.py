@@ -464,6 +464,13 @@ class OrderReturnPublic(OrderReturnBase):
     lines: list[ReturnLinePublic]
 
 
+class OrderSummary(BaseModel):
+    """Orders counted per status (every status present, zero included) and in all."""
+
+    by_status: dict[str, int]
+    total: int
+
+
 class OrderPublic(OrderBase, AmountsPublic):
     id: str
     lines: list[OrderLinePublic]
