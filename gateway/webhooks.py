@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
-from fastapi import APIRouter, FastAPI, Path, Request
+from fastapi import APIRouter, FastAPI, Path, Query, Request
 from pydantic import Field as PydanticField
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import delete, func, update
@@ -39,7 +39,10 @@ from gateway.events import hub_of, latest_seq, type_matches
 from gateway.models.events import TimelineEvent
 from gateway.models.webhooks import (
     AttemptPublic,
+    DeliveryPublic,
+    DeliveryState,
     DispatchCursor,
+    EndpointStatus,
     WebhookAttempt,
     WebhookCreate,
     WebhookCreated,
@@ -50,7 +53,7 @@ from gateway.models.webhooks import (
 from gateway.state import state_of
 from hanse.auth import Principal, require_roles
 from hanse.db import Database
-from hanse.errors import Invalid, NotFound
+from hanse.errors import Conflict, Invalid, NotFound
 from hanse.events import utcnow
 from hanse.ids import new_id
 from hanse.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
@@ -63,6 +66,7 @@ router = APIRouter(tags=["webhooks"])
 # Partner apps manage their own endpoints; admin sees and manages all of them.
 PartnerOrAdmin = Annotated[Principal, require_roles("partner")]
 EndpointId = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_]+$")]
+DeliveryId = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_]+$")]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -279,11 +283,17 @@ async def create_webhook(body: WebhookCreate, request: Request, principal: Partn
 
 @router.get("/api/v1/webhooks", summary="Webhook endpoints (a partner sees its own)")
 async def list_webhooks(
-    request: Request, principal: PartnerOrAdmin, cursor: Cursor = None, limit: Limit = 50
+    request: Request,
+    principal: PartnerOrAdmin,
+    status: Annotated[EndpointStatus | None, Query(description="only active or only disabled endpoints")] = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
 ) -> Page[WebhookPublic]:
     query = select(WebhookEndpoint)
     if "admin" not in principal.roles:
         query = query.where(WebhookEndpoint.owner == principal.subject)
+    if status is not None:
+        query = query.where(WebhookEndpoint.status == status)
     if cursor:
         query = query.where(WebhookEndpoint.id > decode_cursor(cursor))
     async with request.app.state.db.read_session() as session:
@@ -340,6 +350,156 @@ async def list_deliveries(
     return Page[AttemptPublic](
         items=[AttemptPublic.model_validate(r, from_attributes=True) for r in rows],
         next_cursor=encode_cursor(rows[-1].id) if more and rows else None,
+    )
+
+
+@router.post(
+    "/api/v1/webhooks/{endpoint_id}/enable",
+    summary="Re-enable a disabled endpoint: its failure state is cleared; an active one is left as it is",
+    responses={404: {}},
+)
+async def enable_webhook(endpoint_id: EndpointId, request: Request, principal: PartnerOrAdmin) -> WebhookPublic:
+    db: Database = request.app.state.db
+    await _owned(db, endpoint_id, principal)
+    async with db.session() as session, session.begin():
+        endpoint = await _locked(session, endpoint_id)
+        if endpoint.status != "active":
+            endpoint.status = "active"
+            endpoint.consecutive_failures = 0
+            endpoint.failing_since = None
+            endpoint.disabled_at = None
+            endpoint.disabled_reason = None
+            session.add(endpoint)
+            log.info("webhook %s re-enabled by %s", endpoint.id, principal.subject)
+    hub_of(request.app).notify()
+    return public(endpoint)
+
+
+@router.post(
+    "/api/v1/webhooks/{endpoint_id}/rotate-secret",
+    summary="A new signing secret (shown once in the answer); every delivery from now on is signed with it",
+    responses={404: {}},
+)
+async def rotate_secret(endpoint_id: EndpointId, request: Request, principal: PartnerOrAdmin) -> WebhookCreated:
+    db: Database = request.app.state.db
+    await _owned(db, endpoint_id, principal)
+    async with db.session() as session, session.begin():
+        endpoint = await _locked(session, endpoint_id)
+        endpoint.secret = new_secret()
+        session.add(endpoint)
+    log.info("webhook %s secret rotated by %s", endpoint.id, principal.subject)
+    return WebhookCreated(**public(endpoint).model_dump(), secret=endpoint.secret)
+
+
+@router.get(
+    "/api/v1/webhooks/{endpoint_id}/messages",
+    summary="Deliveries, newest event first: one per event, its state, attempts and last outcome",
+    responses={404: {}},
+)
+async def list_messages(
+    endpoint_id: EndpointId,
+    request: Request,
+    principal: PartnerOrAdmin,
+    state: Annotated[DeliveryState | None, Query()] = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[DeliveryPublic]:
+    db: Database = request.app.state.db
+    await _owned(db, endpoint_id, principal)
+    query = select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id)
+    if state is not None:
+        query = query.where(WebhookDelivery.state == state)
+    if cursor:
+        value = decode_cursor(cursor)
+        if not value.isdigit() or len(value) > 18:
+            raise Invalid("cursor is not one this API issued", field="cursor")
+        query = query.where(WebhookDelivery.event_seq < int(value))  # type: ignore[operator]
+    async with db.read_session() as session:
+        rows = list(
+            (await session.exec(query.order_by(WebhookDelivery.event_seq.desc()).limit(limit + 1))).all()  # type: ignore[attr-defined]
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        last = await _last_attempts(session, [r.id for r in rows])
+    return Page[DeliveryPublic](
+        items=[_delivery_public(r, last.get(r.id)) for r in rows],
+        next_cursor=encode_cursor(str(rows[-1].event_seq)) if more and rows else None,
+    )
+
+
+@router.post(
+    "/api/v1/webhooks/{endpoint_id}/deliveries/{delivery_id}/redeliver",
+    status_code=202,
+    summary="Queue a failed delivery again (same webhook-id, a fresh signature); one already queued stays queued",
+    responses={404: {}, 409: {"description": "the delivery was delivered, or the endpoint is disabled"}},
+)
+async def redeliver(
+    endpoint_id: EndpointId, delivery_id: DeliveryId, request: Request, principal: PartnerOrAdmin
+) -> DeliveryPublic:
+    db: Database = request.app.state.db
+    await _owned(db, endpoint_id, principal)
+    async with db.session() as session, session.begin():
+        endpoint = await _locked(session, endpoint_id)
+        delivery = (
+            await session.exec(
+                select(WebhookDelivery)
+                .where(WebhookDelivery.id == delivery_id, WebhookDelivery.endpoint_id == endpoint_id)
+                .with_for_update()
+            )
+        ).first()
+        if delivery is None:
+            raise NotFound(f"no delivery {delivery_id} of webhook {endpoint_id}")
+        if delivery.state == "delivered":
+            raise Conflict(f"delivery {delivery_id} was delivered; only a failed one is sent again")
+        if endpoint.status != "active":
+            raise Conflict(f"webhook {endpoint_id} is disabled; enable it first")
+        if delivery.state == "failed":
+            delivery.state = "pending"
+            delivery.next_attempt_at = utcnow()
+            delivery.finished_at = None
+            session.add(delivery)
+            log.info("webhook %s delivery %s queued again by %s", endpoint_id, delivery_id, principal.subject)
+        last = await _last_attempts(session, [delivery.id])
+    hub_of(request.app).notify()
+    return _delivery_public(delivery, last.get(delivery.id))
+
+
+async def _locked(session: Any, endpoint_id: str) -> WebhookEndpoint:
+    endpoint = (
+        await session.exec(select(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id).with_for_update())
+    ).first()
+    if endpoint is None:  # deleted since _owned looked
+        raise NotFound(f"no webhook {endpoint_id}")
+    return endpoint
+
+
+async def _last_attempts(session: Any, delivery_ids: list[str]) -> dict[str, WebhookAttempt]:
+    """The latest attempt of each delivery (by attempt id, which only grows)."""
+    if not delivery_ids:
+        return {}
+    latest = (
+        select(func.max(WebhookAttempt.id))
+        .where(WebhookAttempt.delivery_id.in_(delivery_ids))  # type: ignore[attr-defined]
+        .group_by(WebhookAttempt.delivery_id)
+    )
+    rows = (await session.exec(select(WebhookAttempt).where(WebhookAttempt.id.in_(latest)))).all()  # type: ignore[union-attr]
+    return {row.delivery_id: row for row in rows}
+
+
+def _delivery_public(delivery: WebhookDelivery, last: WebhookAttempt | None) -> DeliveryPublic:
+    return DeliveryPublic(
+        id=delivery.id,
+        event_id=delivery.event_id,
+        event_seq=delivery.event_seq,
+        event_type=delivery.event_type,
+        state=delivery.state,  # type: ignore[arg-type]
+        attempts=delivery.attempts,
+        next_attempt_at=delivery.next_attempt_at,
+        created_at=delivery.created_at,
+        finished_at=delivery.finished_at,
+        last_status_code=last.status_code if last else None,
+        last_error=last.error if last else None,
+        last_attempt_at=last.at if last else None,
     )
 
 

@@ -135,3 +135,20 @@ class AttemptPublic(BaseModel):
     duration_ms: int
     state: AttemptState
     next_attempt_at: datetime | None
+
+
+class DeliveryPublic(BaseModel):
+    """One event owed to an endpoint, with the outcome of its latest attempt (none yet: nulls)."""
+
+    id: str = PydanticField(description="the webhook-id header; the delivery_id of its attempts")
+    event_id: str
+    event_seq: int
+    event_type: str
+    state: DeliveryState
+    attempts: int
+    next_attempt_at: datetime | None
+    created_at: datetime
+    finished_at: datetime | None
+    last_status_code: int | None = None
+    last_error: str | None = None
+    last_attempt_at: datetime | None = None

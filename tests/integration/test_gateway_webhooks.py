@@ -284,3 +284,151 @@ async def test_partners_see_only_their_own_webhooks_and_bad_requests_change_noth
         assert (await c.delete(f"/api/v1/webhooks/{mine['id']}", headers=me)).status_code == 204
         assert (await c.get(f"/api/v1/webhooks/{mine['id']}", headers=me)).status_code == 404
         assert (await c.get("/api/v1/webhooks", headers=me)).json()["items"] == []
+
+
+# -- re-enable, rotate the secret, redeliver -----------------------------------------------------------
+
+
+async def messages(
+    gw: RunningGateway, webhook_id: str, partner: str = "forwarder", **params: str
+) -> list[dict[str, Any]]:
+    r = await gw.client.get(
+        f"/api/v1/webhooks/{webhook_id}/messages",
+        params={"limit": 200, **params},
+        headers=gw.auth("partner", subject=partner),
+    )
+    assert r.status_code == 200, r.text
+    return r.json()["items"]
+
+
+async def test_a_disabled_endpoint_is_enabled_again_and_a_failed_delivery_is_redelivered(settings, tmp_path):
+    # Two events, three attempts each (FAST: two retries), all refused: disabled after the second.
+    async with (
+        running_gateway(dev(settings, tmp_path), state={"webhook_settings": FAST}) as gw,
+        receiver(*[503] * 6, 200) as (hook, url),
+    ):
+        created = await subscribe(gw, url, ["sales.order.status_changed.v1"])
+        first = await gw.publish(status_changed("ord-wh-en-1"))
+        await gw.publish(status_changed("ord-wh-en-2"))
+        me = gw.auth("partner", subject="forwarder")
+        path = f"/api/v1/webhooks/{created['id']}"
+
+        async def disabled():
+            body = (await gw.client.get(path, headers=me)).json()
+            return body if body["status"] == "disabled" else None
+
+        await eventually(disabled)
+        for status, listed in (("disabled", True), ("active", False)):
+            r = await gw.client.get("/api/v1/webhooks", params={"status": status}, headers=me)
+            assert (created["id"] in {w["id"] for w in r.json()["items"]}) == listed, status
+        failed = await messages(gw, created["id"], state="failed")
+        assert len(failed) == 2 and all(m["attempts"] == 3 for m in failed)
+        assert all(m["last_status_code"] == 503 and m["last_error"] == "endpoint answered 503" for m in failed)
+        assert [m["event_seq"] for m in failed] == sorted((m["event_seq"] for m in failed), reverse=True)
+        # Redelivering while the endpoint is disabled is refused: nothing would send it.
+        target = next(m for m in failed if m["event_id"] == first.id)
+        r = await gw.client.post(f"{path}/deliveries/{target['id']}/redeliver", headers=me)
+        assert r.status_code == 409 and r.headers["content-type"] == "application/problem+json"
+
+        r = await gw.client.post(f"{path}/enable", headers=me)
+        assert r.status_code == 200, r.text
+        enabled = r.json()
+        assert enabled["status"] == "active" and enabled["consecutive_failures"] == 0
+        assert (
+            enabled["disabled_at"] is None and enabled["disabled_reason"] is None and enabled["failing_since"] is None
+        )
+        assert "secret" not in enabled
+        again = await gw.client.post(f"{path}/enable", headers=me)  # enabling an enabled one: a no-op
+        assert again.status_code == 200 and again.json() == enabled
+        # Enabling sends nothing by itself: the given-up deliveries stay failed until redelivered.
+        await asyncio.sleep(1.0)
+        assert len(hook.received) == 6
+
+        r = await gw.client.post(f"{path}/deliveries/{target['id']}/redeliver", headers=me)
+        assert r.status_code == 202, r.text
+        assert r.json()["state"] == "pending" and r.json()["id"] == target["id"]
+        await eventually(lambda: _received(hook, 7))
+        body, headers = hook.received[6]
+        assert headers["webhook-id"] == target["id"]  # the same message, signed afresh
+        assert Webhook(created["secret"]).verify(body, headers)["id"] == first.id
+
+        async def delivered():
+            found = {m["id"]: m for m in await messages(gw, created["id"])}[target["id"]]
+            return found if found["state"] == "delivered" else None
+
+        done = await eventually(delivered)
+        assert done["attempts"] == 4 and done["last_status_code"] == 200 and done["last_error"] is None
+        log = [a for a in await attempts(gw, created["id"]) if a["delivery_id"] == target["id"]]
+        assert [(a["attempt"], a["status_code"], a["state"]) for a in log][-1] == (4, 200, "delivered")
+        # A delivered one is not sent again; the other failed one is still failed.
+        r = await gw.client.post(f"{path}/deliveries/{target['id']}/redeliver", headers=me)
+        assert r.status_code == 409 and "was delivered" in r.json()["detail"]
+        assert [m["state"] for m in await messages(gw, created["id"]) if m["id"] != target["id"]] == ["failed"]
+        # And new events reach the endpoint again.
+        later = await gw.publish(status_changed("ord-wh-en-3"))
+        await eventually(lambda: _received(hook, 8))
+        assert Webhook(created["secret"]).verify(*hook.received[7])["id"] == later.id
+
+
+async def test_a_rotated_secret_signs_the_next_deliveries_and_the_old_one_no_longer_verifies(settings, tmp_path):
+    async with (
+        running_gateway(dev(settings, tmp_path), state={"webhook_settings": FAST}) as gw,
+        receiver() as (hook, url),
+    ):
+        created = await subscribe(gw, url, ["sales.order.status_changed.v1"])
+        me = gw.auth("partner", subject="forwarder")
+        before = await gw.publish(status_changed("ord-wh-rot-1"))
+        await eventually(lambda: _received(hook, 1))
+        assert Webhook(created["secret"]).verify(*hook.received[0])["id"] == before.id
+
+        r = await gw.client.post(f"/api/v1/webhooks/{created['id']}/rotate-secret", headers=me)
+        assert r.status_code == 200, r.text
+        rotated = r.json()
+        assert rotated["secret"].startswith("whsec_") and rotated["secret"] != created["secret"]
+        assert rotated["id"] == created["id"] and rotated["status"] == "active"
+        # Shown once: reading the endpoint never shows it.
+        assert "secret" not in (await gw.client.get(f"/api/v1/webhooks/{created['id']}", headers=me)).json()
+
+        after = await gw.publish(status_changed("ord-wh-rot-2"))
+        await eventually(lambda: _received(hook, 2))
+        body, headers = hook.received[1]
+        assert Webhook(rotated["secret"]).verify(body, headers)["id"] == after.id
+        with pytest.raises(WebhookVerificationError):
+            Webhook(created["secret"]).verify(body, headers)
+
+
+async def test_enable_rotate_and_redeliver_refuse_bad_ids_wrong_roles_and_other_partners(sqlite_settings):
+    async with running_gateway(sqlite_settings, state={"webhook_settings": TEST_ONLY}) as gw:
+        c = gw.client
+        mine = await subscribe(gw, "http://127.0.0.2:9/hook", ["logistics."], partner="forwarder")
+        theirs = await subscribe(gw, "http://127.0.0.2:9/other", ["*"], partner="marketplace")
+        me = gw.auth("partner", subject="forwarder")
+        for path in (
+            f"/api/v1/webhooks/{theirs['id']}/enable",
+            f"/api/v1/webhooks/{theirs['id']}/rotate-secret",
+            f"/api/v1/webhooks/{theirs['id']}/deliveries/msg_0123/redeliver",
+            "/api/v1/webhooks/wh_nope/enable",
+            "/api/v1/webhooks/wh_nope/rotate-secret",
+            "/api/v1/webhooks/wh_nope/deliveries/msg_0123/redeliver",
+            f"/api/v1/webhooks/{mine['id']}/deliveries/msg_nope/redeliver",
+        ):
+            r = await c.post(path, headers=me)
+            assert r.status_code == 404, (path, r.text)
+            assert r.headers["content-type"] == "application/problem+json", path
+        for path in (f"/api/v1/webhooks/{theirs['id']}/messages", "/api/v1/webhooks/wh_nope/messages"):
+            r = await c.get(path, headers=me)
+            assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json", path
+        for path in (f"/api/v1/webhooks/{mine['id']}/enable", f"/api/v1/webhooks/{mine['id']}/rotate-secret"):
+            r = await c.post(path, headers=gw.auth("sales"))
+            assert r.status_code == 403 and r.headers["content-type"] == "application/problem+json", path
+            assert (await c.post(path)).status_code == 401, path
+        r = await c.get(f"/api/v1/webhooks/{mine['id']}/messages", params={"state": "lost"}, headers=me)
+        assert r.status_code == 422
+        r = await c.get(f"/api/v1/webhooks/{mine['id']}/messages", params={"cursor": "YWJj"}, headers=me)
+        assert r.status_code == 422 and r.json()["field"] == "cursor"
+        assert await messages(gw, mine["id"]) == []
+        # Admin manages every partner's endpoints.
+        r = await c.post(f"/api/v1/webhooks/{theirs['id']}/rotate-secret", headers=gw.auth("admin"))
+        assert r.status_code == 200 and r.json()["secret"] != theirs["secret"]
+        r = await c.post(f"/api/v1/webhooks/{theirs['id']}/enable", headers=gw.auth("admin"))
+        assert r.status_code == 200 and r.json()["status"] == "active"
