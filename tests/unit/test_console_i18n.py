@@ -69,3 +69,15 @@ def test_money_and_time_follow_the_reader() -> None:
     assert english.money("1234.5", "USD") == "US$1,234.50"
     assert english.when("2026-11-26T20:00:00+00:00", "short") == "27/11/2026, 05:00"
     assert Formats("en", "Not/AZone").zone.key == "UTC"
+
+
+def test_the_areas_catalogues_agree_on_shared_strings() -> None:
+    """One merged catalogue serves every page: a string translated two ways would show one at random."""
+    seen: dict[str, dict[str, list[str]]] = {}
+    for po in sorted((LOCALE_DIR / "de" / "LC_MESSAGES").glob("*.po")):
+        with po.open("rb") as handle:
+            for message in read_po(handle, locale="de"):
+                if message.id and message.string:
+                    seen.setdefault(str(message.id), {}).setdefault(str(message.string), []).append(po.stem)
+    disagree = {source: ways for source, ways in seen.items() if len(ways) > 1}
+    assert not disagree, disagree

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import case, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -29,41 +30,82 @@ def _money(amount: Decimal, currency: str) -> Money:
     return Money(amount=value if value != 0 else abs(value), currency=currency)
 
 
-async def _open_invoices_at(session: AsyncSession, at: date) -> list[tuple[Invoice, Decimal]]:
-    """Invoices open on `at` with their open amount then (payments received up to that day)."""
+# What the reports read of an invoice: the JSON columns (lines, FX details) are never decoded here.
+_OPEN_COLUMNS = (
+    Invoice.id,
+    Invoice.kind,
+    Invoice.account_id,
+    Invoice.currency,
+    Invoice.total,
+    Invoice.total_base,
+    Invoice.paid_amount,
+    Invoice.due_date,
+    Invoice.issued_at,
+    Invoice.superseded_by_id,
+)
+
+
+async def _open_invoices_at(session: AsyncSession, at: date) -> list[tuple[Any, Decimal]]:
+    """Invoices open on `at` with their open amount then (payments received up to that day).
+
+    Three queries whatever the number of invoices. The database leaves out what cannot be open on
+    `at`: invoices settled by then (`paid_at` is set when the payments reach the total, and a
+    payment is recorded when it is received, so all of them were received by `paid_at`) and
+    invoices voided by then.
+    """
     until = datetime.combine(at, time.max, tzinfo=UTC)  # the end of `at` (no overflow on 9999-12-31)
     invoices = (
-        await session.exec(select(Invoice).where(col(Invoice.kind).in_(RECEIVABLE_KINDS), Invoice.issued_at <= until))
-    ).all()
-    paid_rows = (
         await session.exec(
-            select(Payment.invoice_id, func.sum(Payment.amount))
-            .where(Payment.received_at <= until)
-            .group_by(col(Payment.invoice_id))
+            select(*_OPEN_COLUMNS).where(
+                col(Invoice.kind).in_(RECEIVABLE_KINDS),
+                col(Invoice.issued_at) <= until,
+                or_(col(Invoice.paid_at).is_(None), col(Invoice.paid_at) > until),
+                or_(
+                    col(Invoice.voided_at).is_(None),
+                    col(Invoice.voided_at) > until,
+                    col(Invoice.superseded_by_id).is_not(None),
+                ),
+            )
         )
     ).all()
-    paid = {invoice_id: Decimal(amount or 0) for invoice_id, amount in paid_rows}
-    superseded_on = {i.id: i.issued_at.date() for i in invoices if i.kind == "commercial"}
+    if not invoices:
+        return []
+    payments = (
+        await session.exec(
+            select(
+                Payment.invoice_id,
+                func.sum(case((col(Payment.received_at) <= until, Payment.amount), else_=0)),
+                func.sum(Payment.amount),
+            ).group_by(col(Payment.invoice_id))
+        )
+    ).all()
+    paid = {invoice_id: Decimal(by_then or 0) for invoice_id, by_then, _ in payments}
+    direct = {invoice_id: Decimal(ever or 0) for invoice_id, _, ever in payments}
+    # A proforma is replaced by its commercial invoice on the day that was issued.
+    replacements = {i.superseded_by_id for i in invoices if i.superseded_by_id}
+    replaced_on = (
+        {
+            invoice_id: issued_at.date()
+            for invoice_id, issued_at in (
+                await session.exec(select(Invoice.id, Invoice.issued_at).where(col(Invoice.id).in_(replacements)))
+            ).all()
+        }
+        if replacements
+        else {}
+    )
     out = []
     for invoice in invoices:
-        if invoice.voided_at is not None and invoice.voided_at.date() <= at and invoice.superseded_by_id is None:
-            continue
-        replaced_on = superseded_on.get(invoice.superseded_by_id or "")
-        if replaced_on is not None and replaced_on <= at:
+        replaced = replaced_on.get(invoice.superseded_by_id or "")
+        if replaced is not None and replaced <= at:
             continue  # replaced by the commercial invoice by then: its payments live on there
         received = paid.get(invoice.id, ZERO)
         if invoice.kind == "commercial":
             # Payments carried from the proforma count from the day they were received.
-            received += invoice.paid_amount - (await _direct_payments(session, invoice.id))
+            received += invoice.paid_amount - direct.get(invoice.id, ZERO)
         due = invoice.total - received
         if due > 0:
             out.append((invoice, due))
     return out
-
-
-async def _direct_payments(session: AsyncSession, invoice_id: str) -> Decimal:
-    total = (await session.exec(select(func.sum(Payment.amount)).where(Payment.invoice_id == invoice_id))).one()
-    return Decimal(total or 0)
 
 
 async def aging(session: AsyncSession, at: date, base: str) -> dict:
