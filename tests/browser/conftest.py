@@ -28,7 +28,10 @@ def console_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platf
     stop_platform(running)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: between its calls sync playwright marks its event loop as running in
+# this thread, so while a browser is open no other test on this worker could use asyncio.run or
+# pytest-asyncio. It closes when a module's tests are done (a launch costs about a second).
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: `make install` installs Debian's chromium package")

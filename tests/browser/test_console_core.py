@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import httpx
 import jwt
@@ -133,17 +132,13 @@ def test_a_user_sees_only_the_sections_of_their_roles_and_is_refused_the_others(
 
 
 @pytest.mark.parametrize("language", ["en", "de"])
-def test_every_page_passes_axe_and_is_screenshotted(staff: Staff, language: str, tmp_path: Path) -> None:
+def test_every_page_passes_axe(staff: Staff, language: str) -> None:
     """Each section as admin (with whatever the other tests left in the databases), and the sign-in page."""
     staff.context.add_cookies([{"name": "hanse_lang", "value": language, "domain": "127.0.0.1", "path": "/console"}])
     staff.page.goto("/console/login")
     staff.assert_accessible()
-    if language == "en":
-        staff.screenshot("login", tmp_path)
     staff.sign_in()
     for section in SECTIONS:
         staff.open(section.path)
         staff.page.wait_for_load_state("networkidle")
         staff.assert_accessible()
-        if language == "en":
-            staff.screenshot(section.key, tmp_path)
