@@ -20,12 +20,13 @@ if TYPE_CHECKING:
 _MATRIX = RoleMatrix()
 
 
-def api_roles(path: str) -> tuple[str, ...]:
-    """The roles the gateway's matrix allows to GET a department path (admin passes anyway)."""
+def api_roles(path: str, method: str = "GET") -> tuple[str, ...]:
+    """The roles the gateway's matrix allows to call a department path (admin passes anyway): a page
+    shows a section, or a form, only to those who may make its call."""
     department = path.split("/")[3]
-    rule = _MATRIX.lookup(department, "GET", path)
+    rule = _MATRIX.lookup(department, method, path)
     if rule is None or rule.public:
-        raise LookupError(f"the role matrix has no staff rule for GET {path}")
+        raise LookupError(f"the role matrix has no staff rule for {method} {path}")
     return () if rule.roles is None else tuple(sorted(rule.roles))
 
 

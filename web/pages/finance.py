@@ -17,13 +17,13 @@ from fastapi import Query, Request
 from starlette.responses import Response
 
 from web.core import (
-    SECURITY_HEADERS,
     ConsoleRouter,
     NotAllowed,
     PageNotFound,
     Refused,
     Viewer,
     action,
+    download,
     form_of,
     page,
 )
@@ -126,9 +126,7 @@ async def invoice_pdf(invoice_id: str, viewer: Annotated[Viewer, page(*PDF_ROLES
         raise NotAllowed(N_("Your roles do not allow this."))
     if not document.ok or not document.headers.get("content-type", "").startswith("application/pdf"):
         raise PageNotFound(N_("Nothing was found here."), detail=str(document.problem.get("detail") or ""))
-    filename = re.sub(r"[^A-Za-z0-9._-]", "_", str(invoice["number"])) + ".pdf"
-    headers = {**SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="{filename}"'}
-    return Response(document.body, media_type="application/pdf", headers=headers)
+    return download(document.body, f"{invoice['number']}.pdf")
 
 
 async def _invoice_page(

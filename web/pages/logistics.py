@@ -9,10 +9,9 @@ from typing import Annotated, Any, Literal
 from fastapi import Path, Query, Request
 from starlette.responses import Response
 
-from gateway.roles import RoleMatrix
-from web.core import ConsoleProblem, ConsoleRouter, Refused, Viewer, action, form_of, page
+from web.core import ConsoleProblem, ConsoleRouter, Refused, Viewer, action, download, form_of, page
 from web.i18n import N_
-from web.nav import section
+from web.nav import api_roles, section
 
 router = ConsoleRouter()
 STOCK = section("stock", "/console/logistics/stock", N_("Stock"), api="/api/v1/logistics/stock/{sku}")
@@ -29,13 +28,7 @@ class DocumentNotReady(ConsoleProblem):
     title = N_("The document is not ready")
 
 
-def post_roles(department: str, path: str) -> tuple[str, ...]:
-    """Who may make a change, from the gateway's role matrix (the forms are shown to them only)."""
-    rule = RoleMatrix().lookup(department, "POST", path)
-    return () if rule is None or rule.roles is None else tuple(sorted(rule.roles))
-
-
-TRACKERS = post_roles("logistics", f"{API}/shipments/{{shipment_id}}/tracking")
+TRACKERS = api_roles(f"{API}/shipments/{{shipment_id}}/tracking", "POST")
 ShipmentId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 Cursor = Annotated[str | None, Query(max_length=200)]
 MILESTONES = {
@@ -169,12 +162,7 @@ async def document(
         raise DocumentNotReady(
             N_("This document cannot be produced yet."), detail=str(answer.problem.get("detail") or "")
         )
-    filename = re.sub(r"[^A-Za-z0-9._-]", "_", f"{shipment_id}-{kind}.pdf")
-    return Response(
-        answer.body,
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
-    )
+    return download(answer.body, f"{shipment_id}-{kind}.pdf")
 
 
 @router.post(SHIPMENTS.path + "/{shipment_id}/tracking")

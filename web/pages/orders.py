@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import re
 from collections.abc import AsyncIterator
@@ -266,10 +267,11 @@ async def order_timeline(
 
     async def messages() -> AsyncIterator[bytes]:
         buffer = ""
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")  # a chunk may end inside a character
         try:
             yield b"retry: 3000\n\n"
             async for chunk in chunks:
-                blocks, buffer = _sse_blocks(buffer + chunk.decode("utf-8", "replace"))
+                blocks, buffer = _sse_blocks(buffer + decoder.decode(chunk))
                 for block in blocks:
                     seq, data = _sse_fields(block)
                     if not data or seq is None or not _LAST_EVENT_ID.match(seq):

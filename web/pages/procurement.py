@@ -12,8 +12,7 @@ from starlette.responses import Response
 
 from web.core import ConsoleRouter, Refused, Viewer, action, form_of, page
 from web.i18n import N_
-from web.nav import section
-from web.pages.logistics import post_roles
+from web.nav import api_roles, section
 
 router = ConsoleRouter()
 SUPPLIERS = section("suppliers", "/console/procurement/suppliers", N_("Suppliers"), api="/api/v1/procurement/suppliers")
@@ -27,9 +26,9 @@ API = "/api/v1/procurement"
 PAGE_SIZE = 25
 NEW_ORDER_LINES = 3  # empty rows of the new-order form; rows left empty are not sent
 
-BUYERS = post_roles("procurement", f"{API}/purchase-orders")
-GOODS_IN = post_roles("procurement", f"{API}/purchase-orders/{{purchase_order_id}}/receipts")
-INSPECTORS = post_roles("procurement", f"{API}/inspections/{{inspection_id}}/result")
+BUYERS = api_roles(f"{API}/purchase-orders", "POST")
+GOODS_IN = api_roles(f"{API}/purchase-orders/{{purchase_order_id}}/receipts", "POST")
+INSPECTORS = api_roles(f"{API}/inspections/{{inspection_id}}/result", "POST")
 
 SUPPLIER_STATUSES = {"pending": N_("Pending"), "approved": N_("Approved"), "blocked": N_("Blocked")}
 ORDER_STATUSES = {
