@@ -14,6 +14,7 @@ import httpx
 from playwright.sync_api import BrowserContext, Page, Response
 
 from tests.e2e.conftest import Platform
+from tests.e2e.flow import Gateway
 
 CHROMIUM = "/usr/bin/chromium"
 JWT_SECRET = "browser-test-secret-" + "y" * 40
@@ -55,6 +56,28 @@ class Staff:
         )
         assert response.status_code == 201, response.text
         return username, password
+
+    def on_platform(self, work: Callable[[Gateway], Awaitable[T]]) -> T:
+        """`await work(gateway)` with an admin's client of the gateway API (tests/e2e/flow.py's helpers)."""
+
+        async def go() -> T:
+            gateway = Gateway(self.platform)
+            try:
+                return await work(gateway)
+            finally:
+                await gateway.close()
+
+        return run(go)
+
+    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One call of the gateway API as admin, answered as it comes (the test checks the status)."""
+        return httpx.request(
+            method,
+            f"{self.platform.gateway}{path}",
+            headers={"Authorization": f"Bearer {self.admin_token()}"},
+            timeout=20,
+            **kwargs,
+        )
 
     def sign_in(self, username: str | None = None, password: str | None = None) -> None:
         page = self.page

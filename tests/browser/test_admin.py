@@ -29,22 +29,12 @@ T = TypeVar("T")
 LEAD_EVENT = "marketing.lead.captured.v1"
 
 
-def api(staff: Staff, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    return httpx.request(
-        method,
-        f"{staff.platform.gateway}{path}",
-        headers={"Authorization": f"Bearer {staff.admin_token()}"},
-        timeout=20,
-        **kwargs,
-    )
-
-
 def every(staff: Staff, path: str, **params: Any) -> list[dict[str, Any]]:
     """All items of a paged admin listing."""
     items: list[dict[str, Any]] = []
     cursor = None
     while True:
-        r = api(staff, "GET", path, params={**params, "limit": 200, **({"cursor": cursor} if cursor else {})})
+        r = staff.api("GET", path, params={**params, "limit": 200, **({"cursor": cursor} if cursor else {})})
         assert r.status_code == 200, r.text
         items += r.json()["items"]
         cursor = r.json()["next_cursor"]
@@ -220,14 +210,14 @@ def subscribe(staff: Staff) -> Iterator[Callable[[str], dict[str, Any]]]:
     made: list[str] = []
 
     def create(url: str) -> dict[str, Any]:
-        r = api(staff, "POST", "/api/v1/webhooks", json={"url": url, "events": [LEAD_EVENT]})
+        r = staff.api("POST", "/api/v1/webhooks", json={"url": url, "events": [LEAD_EVENT]})
         assert r.status_code == 201, r.text
         made.append(r.json()["id"])
         return r.json()
 
     yield create
     for webhook_id in made:
-        api(staff, "DELETE", f"/api/v1/webhooks/{webhook_id}")
+        staff.api("DELETE", f"/api/v1/webhooks/{webhook_id}")
 
 
 def post_lead(staff: Staff, tag: str) -> str:
@@ -255,7 +245,7 @@ def disabled_endpoint(staff: Staff, receiver: Receiver, subscribe: Callable[[str
         post_lead(staff, f"{tag}-{i}")
 
     def disabled() -> dict[str, Any] | None:
-        endpoint = api(staff, "GET", f"/api/v1/webhooks/{created['id']}").json()
+        endpoint = staff.api("GET", f"/api/v1/webhooks/{created['id']}").json()
         return endpoint if endpoint["status"] == "disabled" else None
 
     eventually(disabled, 90, "the endpoint is disabled")
@@ -289,7 +279,7 @@ def test_a_disabled_webhook_is_enabled_its_secret_rotated_and_a_failed_delivery_
     with page.expect_navigation():
         page.click(f"form[action='/console/admin/webhooks/{webhook_id}/enable'] button")
     assert page.inner_text("[role=status]") == "The webhook is enabled again."
-    endpoint = api(staff, "GET", path).json()
+    endpoint = staff.api("GET", path).json()
     assert endpoint["status"] == "active" and endpoint["consecutive_failures"] == 0
     assert endpoint["disabled_reason"] is None
     assert page.inner_text("#endpoint-status").startswith("enabled")
@@ -313,7 +303,7 @@ def test_a_disabled_webhook_is_enabled_its_secret_rotated_and_a_failed_delivery_
         Webhook(created["secret"]).verify(body, headers)
 
     # Redeliver a failed delivery: it arrives, signed with the new secret, and is delivered.
-    failed = api(staff, "GET", f"{path}/messages", params={"state": "failed"}).json()["items"]
+    failed = staff.api("GET", f"{path}/messages", params={"state": "failed"}).json()["items"]
     target = failed[0]["id"]
     staff.open(f"/console/admin/webhooks/{webhook_id}?state=failed")
     before = receiver.ids().count(target)  # refused earlier (400), or given up unsent when it was disabled
@@ -326,7 +316,7 @@ def test_a_disabled_webhook_is_enabled_its_secret_rotated_and_a_failed_delivery_
     assert Webhook(secret).verify(body, headers)["id"] == failed[0]["event_id"]
 
     def delivered() -> dict[str, Any] | None:
-        items = api(staff, "GET", f"{path}/messages", params={"limit": 200}).json()["items"]
+        items = staff.api("GET", f"{path}/messages", params={"limit": 200}).json()["items"]
         found = next(m for m in items if m["id"] == target)
         return found if found["state"] == "delivered" else None
 

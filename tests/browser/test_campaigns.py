@@ -15,20 +15,9 @@ from tests.browser.support import Staff
 from web.i18n import Formats
 
 
-def api(staff: Staff, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    return httpx.request(
-        method,
-        f"{staff.platform.gateway}{path}",
-        headers={"Authorization": f"Bearer {staff.admin_token()}"},
-        timeout=20,
-        **kwargs,
-    )
-
-
 def new_campaign(staff: Staff, channel: str = "ppc") -> dict[str, Any]:
     tag = uuid.uuid4().hex[:8]
-    r = api(
-        staff,
+    r = staff.api(
         "POST",
         "/api/v1/marketing/campaigns",
         json={
@@ -61,7 +50,7 @@ def test_a_campaign_made_in_the_form_shows_its_performance_as_a_chart_and_a_tabl
     page.wait_for_url("**/console/marketing/campaigns/cmp*")
     assert page.inner_text("[role=status]") == f"Campaign Trade fair {tag} created."
     campaign_id = page.url.rsplit("/", 1)[1]
-    made = api(staff, "GET", f"/api/v1/marketing/campaigns/{campaign_id}").json()
+    made = staff.api("GET", f"/api/v1/marketing/campaigns/{campaign_id}").json()
     assert made["name"] == f"Trade fair {tag}" and made["channel"] == "trade_show"
     assert made["utm_campaign"] == f"fair-{tag}" and made["budget"] == {"amount": "12000.50", "currency": "EUR"}
     assert made["starts_on"] == "2026-03-01" and made["ends_on"] == "2026-03-31"
@@ -81,15 +70,14 @@ def test_a_campaign_made_in_the_form_shows_its_performance_as_a_chart_and_a_tabl
             timeout=20,
         )
         assert r.status_code == 202, r.text
-    r = api(
-        staff,
+    r = staff.api(
         "POST",
         f"/api/v1/marketing/campaigns/{campaign_id}/spend",
         json={"amount": {"amount": "800.00", "currency": "EUR"}},
     )
     assert r.status_code == 201, r.text
     deadline = time.monotonic() + 30
-    while (performance := api(staff, "GET", f"/api/v1/marketing/campaigns/{campaign_id}/performance").json())[
+    while (performance := staff.api("GET", f"/api/v1/marketing/campaigns/{campaign_id}/performance").json())[
         "leads"
     ] < 2:
         assert time.monotonic() < deadline, performance
@@ -148,7 +136,7 @@ def test_a_refused_campaign_form_shows_the_message_next_to_the_field_and_creates
     with page.expect_response(lambda r: r.request.method == "POST") as posted:
         page.click("form[action='/console/marketing/campaigns'] button[type=submit]")
     assert posted.value.status == 422 and page.inner_text("#e-budget_amount")
-    names = [c["name"] for c in api(staff, "GET", "/api/v1/marketing/campaigns", params={"limit": 200}).json()["items"]]
+    names = [c["name"] for c in staff.api("GET", "/api/v1/marketing/campaigns", params={"limit": 200}).json()["items"]]
     assert name not in names
 
 

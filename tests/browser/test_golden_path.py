@@ -8,19 +8,8 @@ from decimal import Decimal
 import httpx
 from playwright.sync_api import expect
 
-from tests.browser.support import Staff, run
+from tests.browser.support import Staff
 from tests.e2e.flow import Gateway, unique
-
-
-def on_platform(staff: Staff, work):
-    async def go():
-        gateway = Gateway(staff.platform)
-        try:
-            return await work(gateway)
-        finally:
-            await gateway.close()
-
-    return run(go)
 
 
 def test_from_inquiry_to_a_delivered_and_completed_order_in_the_browser(staff: Staff) -> None:
@@ -29,7 +18,7 @@ def test_from_inquiry_to_a_delivered_and_completed_order_in_the_browser(staff: S
         sku, _ = await gateway.stocked_product(20)
         return sku, await gateway.account(unique("Golden SARL"), payment_terms="prepaid")
 
-    sku, account = on_platform(staff, setup)
+    sku, account = staff.on_platform(setup)
     inquiry = httpx.post(
         f"{staff.platform.gateway}/api/v1/sales/inquiries",
         json={
@@ -80,7 +69,7 @@ def test_from_inquiry_to_a_delivered_and_completed_order_in_the_browser(staff: S
         await gateway.documents_ready(shipment["id"])
         return shipment
 
-    shipment = on_platform(staff, booked)
+    shipment = staff.on_platform(booked)
     staff.open(f"/console/logistics/shipments/{shipment['id']}")
     page.get_by_label("Pick-up location").fill("Hamburg")
     page.get_by_role("button", name="Record the pick-up").click()
@@ -95,7 +84,7 @@ def test_from_inquiry_to_a_delivered_and_completed_order_in_the_browser(staff: S
     async def completed(gateway: Gateway) -> dict:
         return await gateway.order_reaches(order_id, "completed")
 
-    assert on_platform(staff, completed)["status"] == "completed"
+    assert staff.on_platform(completed)["status"] == "completed"
     staff.open(f"/console/orders/{order_id}")
     # The gateway's timeline may trail the departments by a moment: the live stream adds what is late.
     expect(page.locator("#timeline li[data-type='logistics.shipment.delivered.v1']")).to_have_count(1, timeout=30_000)

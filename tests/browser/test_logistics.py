@@ -3,26 +3,12 @@
 from __future__ import annotations
 
 import io
-from typing import Any
 
 import pypdf
 import pytest
 
-from tests.browser.support import Staff, run
+from tests.browser.support import Staff
 from tests.e2e.flow import Gateway, unique
-
-
-def with_api(staff: Staff, work: Any) -> Any:
-    """Runs `await work(api)` with an admin's gateway client."""
-
-    async def go() -> Any:
-        api = Gateway(staff.platform)
-        try:
-            return await work(api)
-        finally:
-            await api.close()
-
-    return run(go)
 
 
 def test_the_stock_page_shows_a_receipt_and_filters_by_sku_and_warehouse(staff: Staff) -> None:
@@ -33,7 +19,7 @@ def test_the_stock_page_shows_a_receipt_and_filters_by_sku_and_warehouse(staff: 
         await api.receive(sku, warehouse, 7)
         return sku, warehouse, other
 
-    sku, warehouse, other = with_api(staff, stocked)
+    sku, warehouse, other = staff.on_platform(stocked)
     staff.sign_in(*staff.new_user("logistics"))
     page = staff.page
     staff.open("/console/logistics/stock")
@@ -68,7 +54,7 @@ def booked_shipment(staff: Staff) -> tuple[str, dict]:
         await api.documents_ready(shipment["id"])
         return sku, shipment
 
-    return with_api(staff, work)
+    return staff.on_platform(work)
 
 
 def test_a_shipment_shows_its_documents_downloads_a_pdf_and_is_walked_to_delivered(staff: Staff) -> None:
@@ -96,7 +82,7 @@ def test_a_shipment_shows_its_documents_downloads_a_pdf_and_is_walked_to_deliver
     page.get_by_role("button", name="Record the pick-up").click()
     page.wait_for_selector(".flash")
     assert page.inner_text(".flash") == "Milestone Picked up (dispatched) recorded; the shipment is In transit."
-    moved = with_api(staff, lambda api: api.get(f"/logistics/shipments/{shipment['id']}"))
+    moved = staff.on_platform(lambda api: api.get(f"/logistics/shipments/{shipment['id']}"))
     assert moved["status"] == "in_transit" and moved["dispatched_at"]
     assert [(m["status"], m["location"]) for m in moved["milestones"]] == [("picked_up", "Hamburg")]
 
@@ -106,7 +92,7 @@ def test_a_shipment_shows_its_documents_downloads_a_pdf_and_is_walked_to_deliver
     page.wait_for_selector(".flash")
     assert "the shipment is Delivered" in page.inner_text(".flash")
     assert page.inner_text("#shipment-status") == "Delivered"
-    done = with_api(staff, lambda api: api.get(f"/logistics/shipments/{shipment['id']}"))
+    done = staff.on_platform(lambda api: api.get(f"/logistics/shipments/{shipment['id']}"))
     assert done["status"] == "delivered" and done["delivered_at"]
     assert "Lyon" in page.inner_text("ol.timeline")
     assert page.get_by_role("button", name="Record the milestone").count() == 0, "nothing to add after delivery"
@@ -138,7 +124,7 @@ def test_a_pick_up_the_api_refuses_is_shown_and_changes_nothing(staff: Staff) ->
         await api.order_reaches(order["id"], "on_hold")
         return shipment
 
-    shipment = with_api(staff, held)
+    shipment = staff.on_platform(held)
     staff.sign_in(*staff.new_user("logistics"))
     page = staff.page
     staff.open(f"/console/logistics/shipments/{shipment['id']}")
@@ -147,7 +133,7 @@ def test_a_pick_up_the_api_refuses_is_shown_and_changes_nothing(staff: Staff) ->
     assert posted.value.status == 409
     assert page.inner_text("[role=alert]").startswith("The shipment cannot be dispatched yet:")
     assert "held" in page.inner_text("[role=alert]")
-    unchanged = with_api(staff, lambda api: api.get(f"/logistics/shipments/{shipment['id']}"))
+    unchanged = staff.on_platform(lambda api: api.get(f"/logistics/shipments/{shipment['id']}"))
     assert unchanged["status"] == "booked" and unchanged["milestones"] == []
 
 

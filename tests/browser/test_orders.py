@@ -8,21 +8,8 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.support import Staff, run
+from tests.browser.support import Staff
 from tests.e2e.flow import Gateway, unique
-
-
-def on_platform(staff: Staff, work):
-    """Runs `work(gateway)` against the console's platform as admin."""
-
-    async def go():
-        gateway = Gateway(staff.platform)
-        try:
-            return await work(gateway)
-        finally:
-            await gateway.close()
-
-    return run(go)
 
 
 def api(staff: Staff, path: str, **params) -> dict:
@@ -56,7 +43,7 @@ def buyer_and_product(staff: Staff, *, payment_terms: str = "net_30", moq: int |
         account = await gateway.account(unique("Buyer SARL"), payment_terms=payment_terms)
         return account, sku
 
-    return on_platform(staff, work)
+    return staff.on_platform(work)
 
 
 def fill_quote(staff: Staff, account: str, sku: str, quantity: int, *, incoterm: str = "FCA") -> None:
@@ -106,7 +93,7 @@ def test_the_timeline_grows_and_the_status_follows_without_a_reload(staff: Staff
         proforma = await gateway.eventually(lambda: _proforma(gateway, order["id"]), "the proforma invoice is issued")
         return order["id"], proforma
 
-    order_id, proforma = on_platform(staff, placed)
+    order_id, proforma = staff.on_platform(placed)
     staff.sign_in()
     staff.open(f"/console/orders/{order_id}")
     page = staff.page
@@ -126,7 +113,7 @@ def test_the_timeline_grows_and_the_status_follows_without_a_reload(staff: Staff
             },
         )
 
-    on_platform(staff, pay)
+    staff.on_platform(pay)
     expect(page.locator("#timeline li[data-type='finance.payment.received.v1']")).to_have_count(1, timeout=30_000)
     expect(page.locator("#timeline li[data-type='finance.invoice.paid.v1']")).to_have_count(1, timeout=30_000)
     # Paid and prepaid: logistics books the shipment and the order moves on; the status on top follows.
@@ -167,7 +154,7 @@ def test_an_accept_without_the_forms_token_changes_nothing(staff: Staff) -> None
     async def quote(gateway: Gateway) -> dict:
         return await gateway.quote(account, sku, 1, incoterm="FCA")
 
-    issued = on_platform(staff, quote)
+    issued = staff.on_platform(quote)
     staff.sign_in()
     for form in ({}, {"csrf_token": "0" * 64}):
         refused = staff.page.request.post(f"/console/quotes/{issued['id']}/accept", form=form)
@@ -225,7 +212,7 @@ def test_the_next_page_shows_the_next_orders_and_filters_narrow_them(staff: Staf
     async def two_orders(gateway: Gateway) -> list[str]:
         return [(await gateway.place_order(account, sku, 1, incoterm="FCA"))["id"] for _ in range(2)]
 
-    placed = set(on_platform(staff, two_orders))
+    placed = set(staff.on_platform(two_orders))
     staff.sign_in()
     staff.open(f"/console/orders?account={account}&limit=1")
     page = staff.page
@@ -258,7 +245,7 @@ def test_the_360_and_a_quote_page_pass_axe(staff: Staff, language: str) -> None:
     async def order(gateway: Gateway) -> dict:
         return await gateway.place_order(account, sku, 1, incoterm="FCA")
 
-    placed = on_platform(staff, order)
+    placed = staff.on_platform(order)
     staff.context.add_cookies([{"name": "hanse_lang", "value": language, "domain": "127.0.0.1", "path": "/console"}])
     staff.sign_in()
     staff.open(f"/console/orders/{placed['id']}")
@@ -280,7 +267,7 @@ def test_a_user_without_a_sales_role_is_refused_the_360(staff: Staff) -> None:
     async def order(gateway: Gateway) -> dict:
         return await gateway.place_order(account, sku, 1, incoterm="FCA")
 
-    placed = on_platform(staff, order)
+    placed = staff.on_platform(order)
     username, password = staff.new_user("marketing")
     staff.sign_in(username, password)
     staff.open(f"/console/orders/{placed['id']}", status=403)

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from tests.browser.support import Staff, run
+from tests.browser.support import Staff
 from tests.e2e.flow import Gateway, unique
 
 SUPPLIERS = "/console/procurement/suppliers"
 ORDERS = "/console/procurement/purchase-orders"
-
-
-def with_api(staff: Staff, work: Any) -> Any:
-    async def go() -> Any:
-        api = Gateway(staff.platform)
-        try:
-            return await work(api)
-        finally:
-            await api.close()
-
-    return run(go)
 
 
 def register_supplier(staff: Staff, name: str) -> None:
@@ -43,7 +30,7 @@ def test_a_supplier_and_a_purchase_order_from_draft_to_stock(staff: Staff) -> No
         await api.post("/logistics/warehouses", {"code": code, "name": "Hamburg", "country": "DE"})
         return code
 
-    code = with_api(staff, warehouse)
+    code = staff.on_platform(warehouse)
     sku = unique("VALVE")
     name = unique("Gusswerk")
     staff.sign_in()
@@ -63,7 +50,7 @@ def test_a_supplier_and_a_purchase_order_from_draft_to_stock(staff: Staff) -> No
 
         return await api.eventually(found, "compliance approves the supplier", timeout=60)
 
-    supplier = with_api(staff, approved)
+    supplier = staff.on_platform(approved)
 
     # A purchase order drafted in the browser.
     staff.open(ORDERS)
@@ -90,7 +77,7 @@ def test_a_supplier_and_a_purchase_order_from_draft_to_stock(staff: Staff) -> No
     page.get_by_role("button", name="Record the receipt").click()
     page.wait_for_selector(".field.invalid .error")
     assert page.get_by_label(f"Units of {sku} arrived").get_attribute("aria-invalid") == "true"
-    assert with_api(staff, lambda api: api.get(f"/procurement/purchase-orders/{po_id}"))["lines"][0]["received"] == 0
+    assert staff.on_platform(lambda api: api.get(f"/procurement/purchase-orders/{po_id}"))["lines"][0]["received"] == 0
     page.get_by_label(f"Units of {sku} arrived").fill("10")
     page.get_by_role("button", name="Record the receipt").click()
     page.wait_for_selector(".flash")
@@ -107,7 +94,7 @@ def test_a_supplier_and_a_purchase_order_from_draft_to_stock(staff: Staff) -> No
     line = page.locator(f"tr[data-sku='{sku}']").first.inner_text()
     assert "8" in line and "2" in line
 
-    order = with_api(staff, lambda api: api.get(f"/procurement/purchase-orders/{po_id}"))
+    order = staff.on_platform(lambda api: api.get(f"/procurement/purchase-orders/{po_id}"))
     assert order["status"] in ("received", "closed")
     assert [(x["sku"], x["received"], x["accepted"], x["rejected"]) for x in order["lines"]] == [(sku, 10, 8, 2)]
 
@@ -118,7 +105,7 @@ def test_a_supplier_and_a_purchase_order_from_draft_to_stock(staff: Staff) -> No
 
         return await api.eventually(counted, "the accepted units enter logistics' stock")
 
-    stock = with_api(staff, in_stock)
+    stock = staff.on_platform(in_stock)
     assert (stock["on_hand"], stock["available"]) == (8, 8)
 
     # The list finds it by SKU.
@@ -144,7 +131,7 @@ def test_a_refused_supplier_form_shows_the_message_next_to_the_field(staff: Staf
     assert form.get_by_label("Country").get_attribute("aria-invalid") == "true"
     assert form.get_by_label("Name").input_value() == name
     staff.assert_accessible()
-    listed = with_api(staff, lambda api: api.items("/procurement/suppliers", limit=200))
+    listed = staff.on_platform(lambda api: api.items("/procurement/suppliers", limit=200))
     assert name not in [s["name"] for s in listed]
 
 
@@ -169,7 +156,7 @@ def test_procurement_pages_pass_axe(staff: Staff, language: str) -> None:
         }
         return (await api.post("/procurement/purchase-orders", po))["id"]
 
-    po_id = with_api(staff, draft)
+    po_id = staff.on_platform(draft)
     staff.context.add_cookies([{"name": "hanse_lang", "value": language, "domain": "127.0.0.1", "path": "/console"}])
     staff.sign_in()
     for path in (SUPPLIERS, ORDERS, f"{ORDERS}/{po_id}"):

@@ -9,7 +9,6 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.support import Staff
-from tests.browser.test_orders import on_platform
 from tests.e2e.flow import Gateway, unique
 
 
@@ -28,7 +27,7 @@ def account_with_ticket(staff: Staff, priority: str = "high") -> tuple[str, dict
         )
         return account, ticket
 
-    return on_platform(staff, work)
+    return staff.on_platform(work)
 
 
 def api_ticket(staff: Staff, ticket_id: str) -> dict:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.browser.support import Staff, run
+from tests.browser.support import Staff
 from tests.e2e.flow import Gateway, unique
 from web.nav import SECTIONS
 
@@ -28,16 +28,12 @@ def an_order(staff: Staff) -> str:
     if answer.json()["items"]:
         return answer.json()["items"][0]["id"]
 
-    async def place() -> str:
-        gateway = Gateway(staff.platform)
-        try:
-            sku, _ = await gateway.stocked_product(20)
-            account = await gateway.account(unique("Screenshot GmbH"), country="FR")
-            return (await gateway.place_order(account, sku, 2))["id"]
-        finally:
-            await gateway.close()
+    async def place(gateway: Gateway) -> str:
+        sku, _ = await gateway.stocked_product(20)
+        account = await gateway.account(unique("Screenshot GmbH"), country="FR")
+        return (await gateway.place_order(account, sku, 2))["id"]
 
-    return run(place)
+    return staff.on_platform(place)
 
 
 def test_every_section_and_an_order_360_render_with_data(staff: Staff, tmp_path: Path) -> None:
