@@ -6,6 +6,7 @@ import io
 from decimal import Decimal
 
 import pypdf
+from playwright.sync_api import expect
 
 from tests.browser.support import Staff, run
 from tests.e2e.flow import Gateway, unique
@@ -52,11 +53,11 @@ def test_download_an_invoice_pdf_from_the_list(staff: Staff) -> None:
     # Filter the list to the order, from the form (htmx swaps the results in place).
     page.fill("#f-order_id", order["id"])
     page.click("form.filters button[type=submit]")
-    page.wait_for_selector(f"tr[data-invoice='{invoice['id']}']")
+    # The invoice is already in the unfiltered list: wait for the filtered results, not for the row.
+    expect(page.locator("#invoice-results tbody tr")).to_have_count(1)
     row = page.locator(f"tr[data-invoice='{invoice['id']}']")
     assert invoice["number"] in row.inner_text()
     assert "Proforma" in row.inner_text() and "Issued" in row.inner_text()
-    assert page.locator("#invoice-results tbody tr").count() == 1
     with page.expect_download() as info:
         row.get_by_role("link", name=f"PDF of {invoice['number']}").click()
     download = info.value
