@@ -184,6 +184,19 @@ async def all_reach(api: Gateway, order_ids: list[str]) -> None:
         raise AssertionError(f"{len(behind)} of {len(order_ids)} orders never reached {END_STATE}: {behind}") from None
 
 
+async def follow_stream(platform: Platform, token: str, into: list[dict]) -> None:
+    """The gateway's live timeline (SSE), as one client sees it: served by whichever replica took the connection."""
+    headers = {"Authorization": f"Bearer {token}", "Last-Event-ID": "0"}
+    async with (
+        httpx.AsyncClient(base_url=platform.gateway, timeout=httpx.Timeout(10, read=None)) as client,
+        client.stream("GET", "/api/v1/events/stream", headers=headers) as response,
+    ):
+        assert response.status_code == 200, await response.aread()
+        async for line in response.aiter_lines():
+            if line.startswith("data:"):
+                into.append(orjson.loads(line[5:].strip()))
+
+
 # -- reading the databases ------------------------------------------------------------------------
 
 
@@ -222,20 +235,35 @@ async def test_replicas_share_the_work_and_a_killed_replica_loses_and_duplicates
         assert seen.keys() == set(processes[name]), f"{name}: only {sorted(seen)} of {processes[name]} answered"
 
     api = Gateway(platform)
+    streamed: list[dict] = []
+    stream = asyncio.create_task(follow_stream(platform, platform.token(), streamed))
     try:
         sku, _ = await api.stocked_product(10_000)
 
         # Undisturbed orders first: the reference flow, and the evidence that both replicas work.
         baseline = await asyncio.gather(*(place(api, sku, 2) for _ in range(10)))
         await all_reach(api, [order for _, order in baseline])
-        for name in ("compliance", "finance", "logistics"):
-            per_replica = await asyncio.to_thread(replica_metrics, platform.services[name], set(processes[name]))
+        for name in ("compliance", "finance", "logistics", "gateway"):
+            url = platform.gateway if name == "gateway" else platform.services[name]
+            per_replica = await asyncio.to_thread(replica_metrics, url, set(processes[name]))
             handled = {pid: counter_total(text, "hanse_events_handled") for pid, text in per_replica.items()}
             # The group split the partitions: each replica consumed some of the flow's events.
             assert len(handled) == REPLICAS and all(handled.values()), f"{name} events handled per replica: {handled}"
         per_replica = await asyncio.to_thread(replica_metrics, platform.services["sales"], set(processes["sales"]))
         published = {pid: counter_total(text, "hanse_events_published") for pid, text in per_replica.items()}
         assert len(published) == REPLICAS and all(published.values()), f"sales relays published: {published}"
+
+        # One SSE client, on one gateway replica, sees every event of those orders, also the ones the
+        # other replica's timeline consumer stored (its partitions): the stream polls the database.
+        first = {order for _, order in baseline}
+        expected = Counter(e["id"] for m in (await outbox_events(databases, first)).values() for e in m)
+
+        async def streamed_all() -> bool:
+            assert not stream.done() or stream.result() is None, "the stream ended"
+            return Counter(e["id"] for e in streamed if e.get("correlationid") in first) == expected
+
+        await eventually(streamed_all, timeout=60, interval=0.5)
+        stream.cancel()
 
         # Now a burst, and one replica of five services SIGKILLed while it is in flight.
         placing = [asyncio.create_task(place(api, sku, 3)) for _ in range(24)]
@@ -246,6 +274,9 @@ async def test_replicas_share_the_work_and_a_killed_replica_loses_and_duplicates
         burst = await asyncio.gather(*placing)
         await all_reach(api, [order for _, order in burst])
     finally:
+        stream.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await stream
         await api.close()
 
     # The supervisor restarted what was killed: two processes of each again, the victims gone.
