@@ -266,8 +266,8 @@ async def test_replicas_share_the_work_and_a_killed_replica_loses_and_duplicates
         stream.cancel()
 
         # Now a burst, and one replica of five services SIGKILLed while it is in flight.
-        placing = [asyncio.create_task(place(api, sku, 3)) for _ in range(24)]
-        await eventually(lambda: asyncio.sleep(0, sum(t.done() for t in placing) >= 6), timeout=TIMEOUT)
+        placing = [asyncio.create_task(place(api, sku, 3)) for _ in range(16)]
+        await eventually(lambda: asyncio.sleep(0, sum(t.done() for t in placing) >= 4), timeout=TIMEOUT)
         victims = {name: processes[name][-1] for name in KILLED}
         for pid in victims.values():
             os.kill(pid, signal.SIGKILL)
@@ -296,13 +296,34 @@ async def test_replicas_share_the_work_and_a_killed_replica_loses_and_duplicates
     )
     assert sorted((r["quote_id"], r["id"]) for r in placed) == sorted(orders.items())
 
-    # The outboxes: every order's events, each sent, and per type as many as an undisturbed order has.
-    events = await outbox_events(databases, order_ids)
-    reference = Counter(e["type"] for e in events[baseline[0][1]])
+    # The outboxes: every order's events sent, and per type exactly as many as the undisturbed orders
+    # have (which agree among themselves). The commercial invoice follows the booking, so the flows
+    # are given time to settle; an event written twice keeps an order from ever matching.
+    undisturbed = {order for _, order in baseline}
+    events: dict[str, list[dict]] = {}
+    reference: Counter[str] = Counter()
+    differing: dict[str, dict[str, dict[str, int]]] = {}
+
+    async def settled() -> bool:
+        nonlocal events, reference, differing
+        events = await outbox_events(databases, order_ids)
+        counts = {order: Counter(e["type"] for e in mine) for order, mine in events.items()}
+        shapes = Counter(frozenset(counts[order].items()) for order in undisturbed)
+        reference = Counter(dict(shapes.most_common(1)[0][0]))
+        differing = {
+            order: {"extra": dict(count - reference), "missing": dict(reference - count)}
+            for order, count in counts.items()
+            if count != reference or not all(e["sent"] for e in events[order])
+        }
+        return len(shapes) == 1 and not differing
+
+    try:
+        await eventually(settled, timeout=TIMEOUT, interval=1.0)
+    except AssertionError:
+        raise AssertionError(
+            f"orders whose events differ from an undisturbed order's {dict(reference)}: {differing}"
+        ) from None
     assert reference["sales.order.placed.v1"] == 1, reference
-    for order_id, mine in events.items():
-        assert all(e["sent"] for e in mine), f"{order_id}: unsent outbox rows"
-        assert Counter(e["type"] for e in mine) == reference, f"{order_id}: {Counter(e['type'] for e in mine)}"
 
     # Finance: a proforma and a commercial invoice per order; invoice numbers unique and gap-free.
     invoices = await rows(databases, "finance", "SELECT order_id, kind, number FROM invoice")

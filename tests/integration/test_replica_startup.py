@@ -1,4 +1,4 @@
-"""Replicas starting at the same moment on one PostgreSQL database (docs/replicas.md).
+"""Replicas on one PostgreSQL database: starting together, sharing a port, one Idempotency-Key (docs/replicas.md).
 
 Without the schema lock, concurrent `create_all` of one metadata fails with an IntegrityError
 (pg_type's unique index) in all but one process; concurrent CREATE DATABASE fails the same way.
@@ -8,17 +8,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 
 import asyncpg
+import httpx
 import pytest
+from sqlalchemy import func
+from sqlmodel import select
 
 from hanse.app import migrations_of
+from hanse.auth import issue_token
 from hanse.db import Database, advisory_lock, drop_postgres_database, ensure_postgres_database
 from hanse.migrations import prepare_database
 from hanse.settings import Settings
 from ops.cli import listening_socket
 from services.sales import models as sales_models
 from tests.conftest import PG_BASE, free_port, postgres_available, unique_name
+from tests.support import ledger
 from tests.support.kafka import eventually
 
 pytestmark = pytest.mark.postgres
@@ -103,3 +109,34 @@ def test_replicas_share_a_port_only_when_each_asks_for_it():
         first.close()
         if second is not None:
             second.close()
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_one_idempotency_key_sent_to_two_replicas_applies_once(settings):
+    """Two app instances (each its own engine and pool, as two processes have) on one database."""
+    token, _ = issue_token("clerk", ["finance"], settings)
+    async with AsyncExitStack() as stack:
+        clients = []
+        for _ in range(2):
+            app = ledger.make_app(settings, handlers=False)
+            await stack.enter_async_context(app.router.lifespan_context(app))
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            client = await stack.enter_async_context(httpx.AsyncClient(transport=transport, base_url="http://replica"))
+            client.headers.update({"Authorization": f"Bearer {token}", "Idempotency-Key": "k-replicas"})
+            clients.append(client)
+        results = await asyncio.gather(
+            *(clients[i % 2].post("/entries", json={"account": "r", "amount": 1}) for i in range(6))
+        )
+        statuses = [r.status_code for r in results]
+        assert statuses.count(201) >= 1 and set(statuses) <= {201, 409}, statuses
+        assert len({r.json()["id"] for r in results if r.status_code == 201}) == 1
+        # Once the first has finished, either replica replays its answer.
+        replays = [await c.post("/entries", json={"account": "r", "amount": 1}) for c in clients]
+        assert [r.headers.get("idempotent-replayed") for r in replays] == ["true", "true"]
+    db = Database(settings.database_url, ledger.Model.metadata, settings=settings)
+    try:
+        async with db.read_session() as session:
+            count = (await session.exec(select(func.count()).select_from(ledger.Entry))).one()
+    finally:
+        await db.dispose()
+    assert count == 1
