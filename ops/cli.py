@@ -82,7 +82,6 @@ def listening_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket
     except OSError:
         sock.close()
         raise
-    sock.set_inheritable(True)
     return sock
 
 
