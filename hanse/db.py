@@ -8,6 +8,7 @@ plumbing.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -31,11 +32,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import registry
 from sqlalchemy.sql import Select
 from sqlmodel import Session, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from hanse.sqlite import dbapi as sqlite_dbapi
 
 if TYPE_CHECKING:
     from hanse.documents import DocumentTemplates
@@ -261,22 +265,30 @@ class Database:
         self.metadata = metadata
         self.settings = settings
         self.is_postgres = is_postgres(url)
-        kwargs: dict[str, Any] = {"echo": echo}
         if self.is_postgres:
-            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+            self.engine: AsyncEngine = create_async_engine(url, echo=echo, pool_size=10, max_overflow=20)
+            # Reads (GET, HEAD) on a pool of their own in autocommit: no BEGIN and ROLLBACK round
+            # trips around them. Each statement reads committed data, as it did inside a READ
+            # COMMITTED transaction; the server refuses a write on these connections, so a read
+            # session can never change data unnoticed.
+            self.read_engine = create_async_engine(
+                url,
+                echo=echo,
+                pool_size=5,
+                max_overflow=10,
+                isolation_level="AUTOCOMMIT",
+                connect_args={"server_settings": {"default_transaction_read_only": "on"}},
+            )
+            for engine in (self.engine, self.read_engine):
+                _ping_when_idle(engine)
         else:
-            kwargs.update(connect_args={"timeout": 30})
-        if self.is_postgres:
-            self.engine: AsyncEngine = create_async_engine(url, **kwargs)
-        else:
+            # aiosqlite at one thread hop per statement instead of four (hanse.sqlite).
+            kwargs: dict[str, Any] = {"echo": echo, "connect_args": {"timeout": 30}, "module": sqlite_dbapi()}
             # SQLite has one writer at a time anyway (BEGIN IMMEDIATE). With one write connection,
             # waiting writers queue on the pool and are woken at once, in order; with several they
             # each poll SQLite's busy handler, which sleeps up to 100 ms between tries (measured:
             # burst p50 order -> shipment 3.7 s -> 1.4 s, see docs/performance.md).
             self.engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60, **kwargs)
-        if self.is_postgres:
-            self.read_engine = self.engine
-        else:
             _sqlite_serialised_writes(self.engine)
             # Readers get plain deferred transactions: in WAL mode they never wait for a writer.
             self.read_engine = create_async_engine(url, **kwargs)
@@ -334,6 +346,33 @@ class Database:
             await self.read_engine.dispose()
 
 
+# A pooled PostgreSQL connection idle this long is pinged before use (a database restart in between).
+IDLE_PING_SECONDS = 10.0
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """Ping a pooled connection before use only when it sat idle: a busy pool pays no round trip.
+
+    SQLAlchemy's pool_pre_ping pings on every checkout: three round trips (BEGIN, ping,
+    ROLLBACK with asyncpg) before every request. A connection in steady use is known to be alive;
+    one that has not been used for a while may have been cut (database restart, failover, an idle
+    timeout on the way), and a failed ping hands the pool a fresh connection instead.
+    """
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get("idle_since", time.monotonic()) < IDLE_PING_SECONDS:
+            return
+        try:
+            dbapi_connection.ping()
+        except Exception as exc:
+            raise DisconnectionError(f"pooled connection failed its ping: {exc}") from exc
+
+
 def _sqlite_serialised_writes(engine: AsyncEngine) -> None:
     """SQLite: WAL, and BEGIN IMMEDIATE so concurrent transactions queue instead of deadlocking.
 
@@ -346,7 +385,8 @@ def _sqlite_serialised_writes(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Sent in the hop of the transaction's first statement (hanse.sqlite).
+        conn.connection.dbapi_connection.begin_later("BEGIN IMMEDIATE")
 
 
 def _sqlite_snapshot_reads(engine: AsyncEngine) -> None:
@@ -354,7 +394,14 @@ def _sqlite_snapshot_reads(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        conn.connection.dbapi_connection.begin_later("BEGIN")
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _read_only(dbapi_connection: Any, _record: Any) -> None:
+        # As on PostgreSQL: a read session that tried to write fails instead of writing.
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA query_only=ON")
+        cursor.close()
 
 
 def _sqlite_pragmas(engine: AsyncEngine) -> None:
