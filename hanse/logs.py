@@ -57,9 +57,15 @@ def add_context(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[
     return event_dict
 
 
+_FIRST = ("timestamp", "level", "logger", "service", "message")
+
+
 def _json(data: dict[str, Any], **_kw: Any) -> str:
+    # The fixed fields first, so a person reading raw lines finds them; then the rest as logged.
+    ordered = {key: data.pop(key) for key in _FIRST if key in data}
+    ordered.update(data)
     # default=str: an exception or Decimal passed as an `extra` field must not break the log line.
-    return orjson.dumps(data, default=str).decode()
+    return orjson.dumps(ordered, default=str).decode()
 
 
 def default_format(environ: dict[str, str] | os._Environ[str] = os.environ) -> str:
