@@ -347,7 +347,8 @@ class Consumer:
         that wrote the event (its `traceparent`), linked to the relay's publish span (the record header)."""
         tokens = (
             logs.correlation_id.set(event.correlationid),
-            logs.trace_id.set(tracing.trace_id_of(event.traceparent)),
+            # With tracing on the span names the trace; off, the event's traceparent does.
+            logs.trace_id.set(None if tracing.enabled() else tracing.trace_id_of(event.traceparent)),
             logs.service.set(self.service),
         )
         try:

@@ -67,8 +67,8 @@ async def collector() -> AsyncIterator[tuple[Collector, str]]:
 
 
 @pytest.fixture
-def processes(broker, collector, tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """Sales and the gateway as processes exporting to the collector; yields the gateway URL and sales' log."""
+def processes(broker, collector, tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
+    """Sales and the gateway as processes exporting to the collector; yields their URLs and sales' log."""
     _, endpoint = collector
     sales_port, gateway_port = free_port(), free_port()
     env = {
@@ -102,7 +102,7 @@ def processes(broker, collector, tmp_path: Path) -> Iterator[tuple[str, Path]]:
                         preexec_fn=die_with_parent(),
                     )
                 )
-        yield f"http://127.0.0.1:{gateway_port}", logs["sales"]
+        yield f"http://127.0.0.1:{gateway_port}", f"http://127.0.0.1:{sales_port}", logs["sales"]
     finally:
         for process in started:
             process.terminate()
@@ -115,14 +115,17 @@ def processes(broker, collector, tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 async def test_processes_export_one_trace_over_otlp_and_log_json_lines_with_its_ids(collector, processes):
     received, _ = collector
-    gateway, sales_log = processes
+    gateway, sales, sales_log = processes
     token, _ = issue_token("tracer", ["admin"], Settings(env="dev", jwt_secret=SECRET))
     headers = {"Authorization": f"Bearer {token}", "X-Request-ID": "export-req-1"}
     async with httpx.AsyncClient(base_url=gateway, timeout=10) as client:
 
         async def ready() -> bool:
+            # The gateway's /readyz wants every department; only sales runs here.
             try:
-                return (await client.get("/readyz")).status_code == 200
+                return (await client.get(f"{sales}/readyz")).status_code == 200 and (
+                    (await client.get("/livez")).status_code == 200
+                )
             except httpx.HTTPError:
                 return False
 
