@@ -23,8 +23,9 @@ $(STAMP): pyproject.toml requirements/lock.txt requirements/broker.txt
 
 install: $(STAMP)
 
+# REPLICAS=2 (with HANSE_DB=postgres) runs two processes of every department and of the gateway (docs/replicas.md).
 dev: $(STAMP)
-	$(BIN)/hanse dev
+	$(if $(REPLICAS),HANSE_REPLICAS=$(REPLICAS) )$(BIN)/hanse dev
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -7,6 +7,7 @@ plumbing.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -380,9 +381,40 @@ async def ensure_postgres_database(url: str) -> None:
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
         if not exists:
-            await conn.execute(f'CREATE DATABASE "{name}"')
+            try:
+                await conn.execute(f'CREATE DATABASE "{name}"')
+            except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+                pass  # a replica starting at the same moment created it between our check and CREATE
     finally:
         await conn.close()
+
+
+def advisory_key(name: str) -> int:
+    """A stable signed 64-bit key for a PostgreSQL advisory lock called `name`."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+@asynccontextmanager
+async def advisory_lock(engine: AsyncEngine, name: str) -> AsyncIterator[None]:
+    """Hold the PostgreSQL advisory lock `name` in this database; other processes asking for it wait.
+
+    For work every replica does once at start and that must not run twice at the same moment
+    (creating tables, migrating). Session-level, on a connection of its own, so the work inside
+    may commit as it likes; the lock goes with the connection if the process dies. SQLite: a no-op
+    (one process per file).
+    """
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    key = advisory_key(name)
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        await conn.commit()
+        try:
+            yield
+        finally:
+            await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+            await conn.commit()
 
 
 async def drop_postgres_database(url: str) -> None:

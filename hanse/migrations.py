@@ -30,6 +30,10 @@ log = logging.getLogger("hanse.migrate")
 logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
+# The advisory lock (hanse.db.advisory_lock) under which a database's schema is created or migrated.
+SCHEMA_LOCK = "hanse.schema"
+
+
 class SchemaNotMigrated(RuntimeError):
     """The database is not at the revision this release expects."""
 
@@ -146,7 +150,8 @@ async def upgrade(name: str, script_location: Path, url: str, revision: str = "h
     config = alembic_config(name, script_location, url)
     engine = create_async_engine(url)
     try:
-        async with engine.begin() as conn:
+        # One migration at a time per database: a `hanse migrate` job and a starting replica, or two jobs.
+        async with dbmod.advisory_lock(engine, SCHEMA_LOCK), engine.begin() as conn:
 
             def run(sync: Connection) -> None:
                 config.attributes["connection"] = sync
@@ -187,7 +192,10 @@ async def prepare_database(database: dbmod.Database, name: str, script_location:
             log.error("refusing to start: %s", exc)
             raise
         return
-    await database.create_all()
+    # Replicas start together: on PostgreSQL two concurrent CREATE TABLEs of one table collide
+    # (pg_type's unique index), so the second waits for the first and then finds the tables there.
+    async with dbmod.advisory_lock(database.engine, SCHEMA_LOCK):
+        await database.create_all()
 
 
 # -- kernel tables in every service's revisions ---------------------------------------------------

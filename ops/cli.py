@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import socket
 import sys
 
 from hanse.settings import Settings, get_settings
@@ -41,7 +42,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     port = args.port or (
         settings.gateway_port if args.name == "gateway" else service_port(args.name, settings.service_port_base)
     )
-    uvicorn.run(
+    config = uvicorn.Config(
         app_path(args.name),
         host=args.host,
         port=port,
@@ -58,7 +59,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # FORWARDED_ALLOW_IPS (a load balancer), else any local client could pick its own address.
         proxy_headers=args.name != "gateway" or bool(os.environ.get("FORWARDED_ALLOW_IPS")),
     )
-    return 0
+    server = uvicorn.Server(config)
+    # With --reuse-port, replicas of one service bind the same port and the kernel spreads new
+    # connections over them (SO_REUSEPORT), like a Kubernetes Service in front of its pods.
+    server.run(sockets=[listening_socket(args.host, port, reuse_port=True)] if args.reuse_port else None)
+    return 0 if server.started else 3  # 3: uvicorn's "startup failed"
+
+
+def listening_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+    """A bound TCP socket for uvicorn; with `reuse_port` other processes may bind the same port.
+
+    Linux admits a second SO_REUSEPORT bind only from the same user, so another user's server
+    cannot take a share of the connections.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def cmd_broker(args: argparse.Namespace) -> int:
@@ -155,6 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=os.environ.get("HANSE_HOST", "127.0.0.1"))
     serve.add_argument(
         "--port", type=int, default=int(os.environ["HANSE_PORT"]) if os.environ.get("HANSE_PORT") else None
+    )
+    serve.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="share the port with other replicas of the same service (SO_REUSEPORT; hanse dev with HANSE_REPLICAS)",
     )
     serve.set_defaults(func=cmd_serve)
 

@@ -5,6 +5,9 @@ Starts the embedded broker (unless KAFKA_BOOTSTRAP_SERVERS points elsewhere), th
 where they listen, where mail lands and the admin login; restarts a child that dies; on Ctrl-C
 or SIGTERM stops them all. Children die with the supervisor even if it is killed outright
 (PR_SET_PDEATHSIG), so nothing is ever left behind.
+
+`HANSE_REPLICAS=2 HANSE_DB=postgres` runs two processes of every department and of the gateway
+(docs/replicas.md): the replicas of a service share its port (SO_REUSEPORT), so URLs stay the same.
 """
 
 from __future__ import annotations
@@ -37,6 +40,35 @@ COLOURS = {
 }
 # Started first and stopped last: what the services talk to.
 INFRASTRUCTURE = ("broker", "smtp")
+MAX_REPLICAS = 4
+
+
+class ReplicasRefused(ValueError):
+    """HANSE_REPLICAS asks for what this configuration cannot run correctly."""
+
+
+def replicas_wanted(env: dict[str, str]) -> int:
+    """How many processes of each department and of the gateway to run (HANSE_REPLICAS, default 1)."""
+    raw = env.get("HANSE_REPLICAS", "1").strip() or "1"
+    try:
+        count = int(raw)
+    except ValueError:
+        raise ReplicasRefused(f"HANSE_REPLICAS must be a whole number from 1 to {MAX_REPLICAS}, not {raw!r}") from None
+    if not 1 <= count <= MAX_REPLICAS:
+        raise ReplicasRefused(f"HANSE_REPLICAS must be from 1 to {MAX_REPLICAS}, not {count}")
+    if count > 1 and env.get("HANSE_DB", "sqlite") != "postgres":
+        # SQLite allows one writer per file and the replicas would queue on its lock; the outbox and
+        # scheduler claims (FOR UPDATE SKIP LOCKED) that let replicas share work exist on PostgreSQL only.
+        raise ReplicasRefused(
+            "HANSE_REPLICAS > 1 needs PostgreSQL (HANSE_DB=postgres): a SQLite file has one writer, "
+            "so replicas of a service cannot share it (docs/replicas.md)"
+        )
+    return count
+
+
+def replica_name(service: str, index: int) -> str:
+    """The first replica keeps the service's name; the others are `sales-2`, `sales-3` ..."""
+    return service if index == 1 else f"{service}-{index}"
 
 
 @dataclass
@@ -47,6 +79,7 @@ class Child:
     url: str | None = None  # where /readyz answers (None for the broker and the SMTP sink)
     address: str | None = None  # host:port that listens once the broker or the sink is up
     process: asyncio.subprocess.Process | None = None
+    shares_port: bool = False  # a replica: other processes answer on the same port (SO_REUSEPORT)
     restarts: int = 0
     started_at: float = 0.0
     pump: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -58,11 +91,12 @@ class Supervisor:
         self.out = out
         self.stopping = asyncio.Event()
         self.tty = out.isatty()
+        self.width = max([11, *(len(c.name) for c in children)])  # "procurement-2" with replicas
 
     def say(self, name: str, line: str) -> None:
-        label = f"{name:<11}"
+        label = f"{name:<{self.width}}"
         if self.tty:
-            label = f"\033[{COLOURS.get(name, 0)}m{label}\033[0m"
+            label = f"\033[{COLOURS.get(name.split('-')[0], 0)}m{label}\033[0m"
         self.out.write(f"{label}| {line}\n")
         self.out.flush()
 
@@ -94,12 +128,33 @@ class Supervisor:
                     host, port = (child.address or "").rsplit(":", 1)
                     if port_open(host, int(port)):
                         return True
+                elif child.shares_port:
+                    if await self._replica_ready(child):
+                        return True
                 else:
                     with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
                         async with session.get(f"{child.url}/readyz", timeout=aiohttp.ClientTimeout(total=2)) as r:
                             if r.status == 200:
                                 return True
                 await asyncio.sleep(0.2)
+        return False
+
+    @staticmethod
+    async def _replica_ready(child: Child) -> bool:
+        """/readyz of this very replica: replicas share the port, and the kernel picks one per connection.
+
+        One connection per try (a new source port, so possibly another replica), /livez names the
+        process that took it, and /readyz follows on the same kept-alive connection.
+        """
+        assert child.process is not None and child.url is not None
+        timeout = aiohttp.ClientTimeout(total=2)
+        with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError, ValueError, KeyError):
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1), timeout=timeout) as one:
+                async with one.get(f"{child.url}/livez") as r:
+                    if r.status != 200 or (await r.json())["pid"] != child.process.pid:
+                        return False
+                async with one.get(f"{child.url}/readyz") as r:
+                    return r.status == 200
         return False
 
     async def watch(self) -> None:
@@ -190,6 +245,9 @@ def plan(settings: Settings, env: dict[str, str]) -> tuple[list[Child], str, boo
             )
         )
     use_postgres = env.get("HANSE_DB", "sqlite") == "postgres"
+    replicas = replicas_wanted(env)
+    # Replicas of one service bind the same port; the kernel spreads connections over them.
+    serve_flags = ["--reuse-port"] if replicas > 1 else []
     for name in DEPARTMENTS:
         port = service_port(name, settings.service_port_base)
         child_env = {**base_env, "HANSE_SERVICE": name}
@@ -202,22 +260,31 @@ def plan(settings: Settings, env: dict[str, str]) -> tuple[list[Child], str, boo
             child_env["DATABASE_URL"] = settings.postgres_url_for(name)
         else:
             child_env.pop("DATABASE_URL", None)
-        children.append(
-            Child(name, [python, "-m", "ops.cli", "serve", name], child_env, url=f"http://127.0.0.1:{port}")
-        )
+        for index in range(1, replicas + 1):
+            children.append(
+                Child(
+                    replica_name(name, index),
+                    [python, "-m", "ops.cli", "serve", name, *serve_flags],
+                    dict(child_env),
+                    url=f"http://127.0.0.1:{port}",
+                    shares_port=replicas > 1,
+                )
+            )
     gateway_env = {**base_env, "HANSE_SERVICE": "gateway"}
     if use_postgres:
         gateway_env["DATABASE_URL"] = settings.postgres_url_for("gateway")
     else:
         gateway_env.pop("DATABASE_URL", None)
-    children.append(
-        Child(
-            "gateway",
-            [python, "-m", "ops.cli", "serve", "gateway"],
-            gateway_env,
-            url=f"http://127.0.0.1:{settings.gateway_port}",
+    for index in range(1, replicas + 1):
+        children.append(
+            Child(
+                replica_name("gateway", index),
+                [python, "-m", "ops.cli", "serve", "gateway", *serve_flags],
+                dict(gateway_env),
+                url=f"http://127.0.0.1:{settings.gateway_port}",
+                shares_port=replicas > 1,
+            )
         )
-    )
     return children, bootstrap, not external
 
 
@@ -230,7 +297,11 @@ async def run_dev() -> int:
     admin_user, admin_password = settings.admin_login()
     env["HANSE_ADMIN_USER"], env["HANSE_ADMIN_PASSWORD"] = admin_user, admin_password
     env["HANSE_JWT_SECRET"] = settings.signing_secret()
-    children, bootstrap, embedded = plan(settings, env)
+    try:
+        children, bootstrap, embedded = plan(settings, env)
+    except ReplicasRefused as exc:
+        print(f"hanse dev: {exc}", file=sys.stderr, flush=True)
+        return 2
     supervisor = Supervisor(children)
 
     loop = asyncio.get_running_loop()
@@ -259,21 +330,22 @@ async def run_dev() -> int:
 
 def _print_table(settings, children, bootstrap, embedded, user, password, ready, env) -> None:
     services = [c for c in children if c.url]
+    w = max([12, *(len(c.name) + 1 for c in services)])
     lines = ["", "Hanse is running" + ("" if all(ready) else " (some parts are not ready yet, see above)")]
-    lines.append(f"  {'process':<12}{'url':<28}ready")
+    lines.append(f"  {'process':<{w}}{'url':<28}ready")
     for child, ok in zip(services, ready, strict=True):
-        lines.append(f"  {child.name:<12}{child.url:<28}{'yes' if ok else 'NO'}")
+        lines.append(f"  {child.name:<{w}}{child.url:<28}{'yes' if ok else 'NO'}")
     broker = f"{bootstrap} ({'embedded tansu, memory only' if embedded else 'external'})"
-    lines.append(f"  {'broker':<12}{broker}")
+    lines.append(f"  {'broker':<{w}}{broker}")
     pg = settings.postgres_url_for("<service>").split("@")[-1]
     db = f"PostgreSQL {pg}" if env.get("HANSE_DB") == "postgres" else f"SQLite files in {settings.data_dir}"
-    lines.append(f"  {'databases':<12}{db}")
+    lines.append(f"  {'databases':<{w}}{db}")
     sink = next((c for c in children if c.name == "smtp"), None)
     if sink is not None:
         mail = f"{mail_folder(settings)}  (SMTP sink on {sink.address}, one .eml per message)"
     else:
         mail = f"{env.get('HANSE_SMTP_URL', '').split('@')[-1]} (external SMTP)"
-    lines.append(f"  {'mail':<12}{mail}")
+    lines.append(f"  {'mail':<{w}}{mail}")
     gw = f"http://127.0.0.1:{settings.gateway_port}"
     lines.append("")
     lines.append(f"  console      {gw}/console/    (the operations console: sign in with the admin login)")
