@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.ratelimit import GatewayLimits
 from gateway.roles import RoleMatrix, Rule
+from hanse import logs, tracing
 from hanse.auth import AuthError, TokenCache
 from hanse.http import REQUEST_ID, problem
 from hanse.metrics import Metrics
@@ -102,6 +103,7 @@ class UpstreamProxy:
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
+        tracing.configure("gateway")  # OTEL_* env: the SDK and its exporter, or nothing (the default)
         # An idle connection is dropped before the department would close it (Settings.keep_alive_seconds).
         connector = aiohttp.TCPConnector(
             limit=512, limit_per_host=256, keepalive_timeout=self.pool_idle_seconds, ttl_dns_cache=300
@@ -222,6 +224,8 @@ class UpstreamProxy:
         rule = self.matrix.lookup(department, method, path)
         request_id = None
         token = None
+        traceparent = None
+        correlation = None
         forwarded_for: list[str] = []
         headers: list[tuple[str, str]] = []
         for name, value in scope["headers"]:
@@ -237,6 +241,11 @@ class UpstreamProxy:
                 continue
             elif name == b"authorization":
                 token = bearer(value)
+            elif name == b"traceparent":
+                traceparent = value
+            elif name == b"x-correlation-id":
+                candidate = value.decode("latin-1")
+                correlation = candidate if REQUEST_ID.fullmatch(candidate) else None
             headers.append((name.decode("latin-1"), value.decode("latin-1")))
         if request_id is None:
             request_id = uuid.uuid4().hex
@@ -248,6 +257,9 @@ class UpstreamProxy:
         rid = request_id.encode("latin-1")
         route = rule.path if rule is not None else f"/api/v1/{department}/*"
         status = 502
+        log_tokens = (logs.request_id.set(request_id), logs.correlation_id.set(correlation))
+        tracer = tracing.tracer("gateway")
+        spans = self._start_spans(tracer, department, method, route, traceparent, request_id, headers) if tracer else ()
         try:
             self._gate(rule, token, scope)
             raw_path = scope.get("raw_path") or path.encode()
@@ -285,9 +297,51 @@ class UpstreamProxy:
             log.warning("upstream %s failed: %s", department, exc)
             await self._problem(scope, receive, send, 502, f"{department} sent an invalid response", rid, department)
         finally:
+            for span in spans:
+                span.set_attribute("http.response.status_code", status)
+                if status >= 500:
+                    tracing.set_error(span, f"HTTP {status}")
+                span.end()
+            logs.correlation_id.reset(log_tokens[1])
+            logs.request_id.reset(log_tokens[0])
             if self.metrics is not None:
                 self.metrics.http_requests.labels(method, route, str(status)).inc()
                 self.metrics.http_duration.labels(method, route).observe(time.perf_counter() - started)
+
+    @staticmethod
+    def _start_spans(
+        tracer: tracing.Tracer,
+        department: str,
+        method: str,
+        route: str,
+        traceparent: bytes | None,
+        request_id: str,
+        headers: list[tuple[str, str]],
+    ) -> tuple[tracing.Span, tracing.Span]:
+        """The gateway's SERVER span (a client's `traceparent` continued) and the CLIENT span of the
+        upstream call, whose traceparent replaces the client's in the forwarded headers."""
+        server = tracer.start_span(
+            f"{method} {route}",
+            context=tracing.extract(traceparent),
+            kind=tracing.SpanKind.SERVER,
+            attributes={
+                "hanse.service": "gateway",
+                "http.request.method": method,
+                "http.route": route,
+                "hanse.request_id": request_id,
+            },
+        )
+        client = tracer.start_span(
+            f"{method} {department}",
+            context=tracing.trace.set_span_in_context(server),
+            kind=tracing.SpanKind.CLIENT,
+            attributes={"hanse.service": "gateway", "http.request.method": method, "hanse.department": department},
+        )
+        headers[:] = [(k, v) for k, v in headers if k != "traceparent"]
+        upstream = tracing.traceparent_of(client)
+        if upstream:
+            headers.append(("traceparent", upstream))
+        return client, server
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, refused: Refused, rid: bytes | None) -> None:
         headers = dict(refused.headers or {})

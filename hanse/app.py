@@ -24,6 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
 from hanse import db as dbmod
+from hanse import logs, tracing
 from hanse.auth import TokenCache
 from hanse.consumer import Consumer, Handler
 from hanse.db import Database
@@ -99,6 +100,8 @@ def create_service(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tracing.configure(name)  # OTEL_* env: the SDK and its exporter, or nothing (the default)
+        logs.service.set(name)  # the relay's, consumer's and jobs' tasks start from here and log as this service
         url = settings.database_url_for(name)
         if dbmod.is_postgres(url) and settings.env != "prod":
             await dbmod.ensure_postgres_database(url)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 from tenacity import AsyncRetrying, retry_if_not_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from hanse import broker
+from hanse import broker, logs, tracing
 from hanse.db import Database
 from hanse.errors import PermanentEventError
 from hanse.events import CloudEvent, EventPayload, EventRegistry, UnknownEventType, utcnow
@@ -234,14 +234,14 @@ class Consumer:
                 work.append((i, event, payload, handler))
         if len(work) > 1:
             try:
-                for i, outcome in (await self._handle_together(work)).items():
+                for i, outcome in (await self._handle_together(work, records)).items():
                     outcomes[i] = outcome
                 work = []
             except Exception:
                 log.info("%s: batch of %d failed; handling its events one by one", self.service, len(work))
         for i, event, payload, handler in work:
             try:
-                outcomes[i] = await self._handle(event, payload, handler)
+                outcomes[i] = await self._handle(event, payload, handler, records[i].headers)
             except DeadLetter as dead:
                 await self._dead_letter(records[i], dead)
                 outcomes[i] = "dead_lettered"
@@ -251,7 +251,9 @@ class Consumer:
                 self.metrics.events_handled.labels(type=event_type, outcome=outcome).inc()
         return outcomes
 
-    async def _handle_together(self, work: list[tuple[int, CloudEvent, EventPayload, Handler]]) -> dict[int, str]:
+    async def _handle_together(
+        self, work: list[tuple[int, CloudEvent, EventPayload, Handler]], records: list[ConsumerRecord]
+    ) -> dict[int, str]:
         outcomes: dict[int, str] = {}
         async with self.db.sessionmaker() as session, session.begin():
             conn = await session.connection()
@@ -267,7 +269,8 @@ class Consumer:
                     continue
                 seen.add(event.id)  # the same event twice in one batch is applied once
                 # One session, many causes: each event gets its own unit of work, so none chains to another.
-                await handler(UnitOfWork(session, self.settings, self.config, cause=event), payload)
+                with self._handling(event, records[i].headers):
+                    await handler(UnitOfWork(session, self.settings, self.config, cause=event), payload)
                 claimed.append({"event_id": event.id, "event_type": event.type, "handled_at": now})
                 outcomes[i] = "handled"
             if claimed:
@@ -294,7 +297,9 @@ class Consumer:
             raise DeadLetter("invalid-payload", exc, 0) from None
         return event, payload, handler
 
-    async def _handle(self, event: CloudEvent, payload: EventPayload, handler: Handler) -> str:
+    async def _handle(
+        self, event: CloudEvent, payload: EventPayload, handler: Handler, headers: Sequence[tuple[str, bytes]] = ()
+    ) -> str:
         attempt = 0
         try:
             async for attempt_state in AsyncRetrying(
@@ -307,7 +312,7 @@ class Consumer:
                 retry=retry_if_not_exception_type(PermanentEventError),
                 reraise=True,
             ):
-                with attempt_state:
+                with attempt_state, self._handling(event, headers):
                     attempt = attempt_state.retry_state.attempt_number
                     try:
                         return await self._handle_once(event, payload, handler, attempt)
@@ -335,6 +340,44 @@ class Consumer:
                 return "duplicate"
             await handler(UnitOfWork(session, self.settings, self.config, cause=event, attempt=attempt), payload)
         return "handled"
+
+    @contextlib.contextmanager
+    def _handling(self, event: CloudEvent, headers: Sequence[tuple[str, bytes]] | None) -> Iterator[None]:
+        """Log lines name the event's flow and trace; with tracing on, a CONSUMER span under the span
+        that wrote the event (its `traceparent`), linked to the relay's publish span (the record header)."""
+        tokens = (
+            logs.correlation_id.set(event.correlationid),
+            # With tracing on the span names the trace; off, the event's traceparent does.
+            logs.trace_id.set(None if tracing.enabled() else tracing.trace_id_of(event.traceparent)),
+            logs.service.set(self.service),
+        )
+        try:
+            tracer = tracing.tracer(self.service)
+            if tracer is None:
+                yield
+                return
+            attributes = {
+                "hanse.service": self.service,
+                "messaging.system": "kafka",
+                "messaging.operation.type": "process",
+                "messaging.consumer.group.name": self.group_id,
+                "messaging.message.id": event.id,
+                "cloudevents.event_type": event.type,
+                "hanse.correlation_id": event.correlationid or "",
+            }
+            with tracing.span(
+                tracer,
+                f"process {event.type}",
+                parent=tracing.extract(event.traceparent),
+                kind=tracing.SpanKind.CONSUMER,
+                attributes=attributes,
+                links=tracing.link_to(tracing.headers_traceparent(headers)),
+            ):
+                yield
+        finally:
+            logs.service.reset(tokens[2])
+            logs.trace_id.reset(tokens[1])
+            logs.correlation_id.reset(tokens[0])
 
     async def _claim(self, session: AsyncSession, event: CloudEvent) -> bool:
         """Record the event in the inbox; False when it was handled before."""

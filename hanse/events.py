@@ -20,6 +20,8 @@ from typing import Any, ClassVar, Literal
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from hanse.tracing import current_traceparent
+
 EVENT_TYPE = re.compile(r"^(?P<dept>[a-z]+)\.(?P<entity>[a-z_]+)\.(?P<verb>[a-z_]+)\.v(?P<version>[1-9][0-9]*)$")
 CONTENT_TYPE = "application/cloudevents+json"
 
@@ -57,7 +59,7 @@ def utcnow() -> datetime:
 
 
 def new_traceparent(parent: str | None = None) -> str:
-    """W3C traceparent: keep the trace id of the cause, start a new span."""
+    """W3C traceparent when no span is recording (tracing off): keep the trace id of the cause, new span id."""
     trace_id = parent.split("-")[1] if parent and parent.count("-") == 3 else secrets.token_hex(16)
     return f"00-{trace_id}-{secrets.token_hex(8)}-01"
 
@@ -99,7 +101,11 @@ def make_event(
     correlation_id: str | None = None,
     cause: CloudEvent | None = None,
 ) -> CloudEvent:
-    """Wrap a payload; an event caused by another inherits its correlation id and trace."""
+    """Wrap a payload; an event caused by another inherits its correlation id and trace.
+
+    Its `traceparent` names the span it is written in (the request's or the handler's), so the
+    consumers' spans become that span's children; with tracing off it keeps the cause's trace id.
+    """
     if not payload.event_type:
         raise TypeError(f"{type(payload).__name__} has no event_type")
     subject = payload.subject()
@@ -114,7 +120,7 @@ def make_event(
         data=payload.model_dump(mode="json"),
         correlationid=correlation,
         causationid=cause.id if cause else None,
-        traceparent=new_traceparent(cause.traceparent if cause else None),
+        traceparent=current_traceparent() or new_traceparent(cause.traceparent if cause else None),
     )
 
 

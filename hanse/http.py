@@ -23,6 +23,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hanse import logs, tracing
 from hanse.auth import AuthError, Forbidden
 from hanse.errors import DomainError
 from hanse.metrics import Metrics
@@ -187,12 +188,24 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 
 class EdgeMiddleware:
-    """Pure ASGI middleware: X-Request-ID, body size limit and HTTP metrics, at low cost."""
+    """Pure ASGI middleware: X-Request-ID, body size limit, HTTP metrics, log context and the server span.
 
-    def __init__(self, app: ASGIApp, metrics: Metrics | None = None, max_body_bytes: int = 1_048_576) -> None:
+    The request id (and an `X-Correlation-ID`, when the caller sends one) go into every log line of
+    the request. With tracing on, the request runs in a SERVER span that continues the caller's
+    `traceparent` (the gateway's client span); events written by the request name that span.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: Metrics | None = None,
+        max_body_bytes: int = 1_048_576,
+        service: str | None = None,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self.service = service or (metrics.service if metrics is not None else "hanse")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -200,6 +213,8 @@ class EdgeMiddleware:
             return
         request_id = None
         length = None
+        traceparent = None
+        correlation = None
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 candidate = value.decode("latin-1")
@@ -207,10 +222,16 @@ class EdgeMiddleware:
                 request_id = candidate if REQUEST_ID.fullmatch(candidate) else None
             elif name == b"content-length":
                 length = value
+            elif name == b"traceparent":
+                traceparent = value
+            elif name == b"x-correlation-id":
+                candidate = value.decode("latin-1")
+                correlation = candidate if REQUEST_ID.fullmatch(candidate) else None
         request_id = request_id or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         rid = request_id.encode()
         status_holder = [500]
+        tokens = (logs.request_id.set(request_id), logs.correlation_id.set(correlation), logs.service.set(self.service))
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -219,17 +240,56 @@ class EdgeMiddleware:
             await send(message)
 
         started = time.perf_counter()
-        if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
-            response = problem(413, f"request body larger than {self.max_body_bytes} bytes", slug="too-large")
-            await response(scope, receive, send_wrapper)
-        else:
-            await self.app(scope, self._limited(receive), send_wrapper)
+        try:
+            tracer = tracing.tracer(self.service)
+            if tracer is None:
+                await self._respond(scope, receive, send_wrapper, length)
+                self._record(scope, status_holder[0], started)
+                return
+            with tracing.span(
+                tracer,
+                f"{scope['method']} {scope['path']}",
+                parent=tracing.extract(traceparent),
+                kind=tracing.SpanKind.SERVER,
+                attributes={
+                    "hanse.service": self.service,
+                    "http.request.method": scope["method"],
+                    "url.path": scope["path"],
+                    "hanse.request_id": request_id,
+                },
+            ) as span:
+                await self._respond(scope, receive, send_wrapper, length)
+                route = getattr(scope.get("route"), "path", None)
+                if route:
+                    span.update_name(f"{scope['method']} {route}")
+                    span.set_attribute("http.route", route)
+                span.set_attribute("http.response.status_code", status_holder[0])
+                if status_holder[0] >= 500:
+                    tracing.set_error(span, f"HTTP {status_holder[0]}")
+                self._record(scope, status_holder[0], started)
+        finally:
+            logs.service.reset(tokens[2])
+            logs.correlation_id.reset(tokens[1])
+            logs.request_id.reset(tokens[0])
+
+    def _record(self, scope: Scope, status: int, started: float) -> None:
+        elapsed = time.perf_counter() - started
         if self.metrics is not None:
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
             method = scope["method"]
-            self.metrics.http_requests.labels(method, path, str(status_holder[0])).inc()
-            self.metrics.http_duration.labels(method, path).observe(time.perf_counter() - started)
+            self.metrics.http_requests.labels(method, path, str(status)).inc()
+            self.metrics.http_duration.labels(method, path).observe(elapsed)
+        if log.isEnabledFor(logging.DEBUG):
+            # An access line only at DEBUG (HANSE_LOG_LEVEL): the request path is benchmarked.
+            log.debug("%s %s %d in %.1f ms", scope["method"], scope["path"], status, elapsed * 1000)
+
+    async def _respond(self, scope: Scope, receive: Receive, send: Send, length: bytes | None) -> None:
+        if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
+            response = problem(413, f"request body larger than {self.max_body_bytes} bytes", slug="too-large")
+            await response(scope, receive, send)
+        else:
+            await self.app(scope, self._limited(receive), send)
 
     def _limited(self, receive: Receive) -> Callable[[], Awaitable[Message]]:
         seen = 0

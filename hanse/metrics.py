@@ -10,6 +10,7 @@ __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
 class Metrics:
     def __init__(self, service: str) -> None:
+        self.service = service
         self.registry = CollectorRegistry(auto_describe=True)
         labels = {"service": service}
         r = self.registry

@@ -15,13 +15,14 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from sqlalchemy import Row, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from hanse import broker
+from hanse import broker, tracing
 from hanse.db import Database, claim
 from hanse.events import CONTENT_TYPE, CloudEvent, EventPayload, make_event, utcnow
 from hanse.metrics import Metrics
@@ -62,6 +63,39 @@ def _outbox_table(session: AsyncSession) -> Any:
     if tables is None:
         raise RuntimeError("session was not opened by a Hanse service (no kernel tables)")
     return tables["outbox"]
+
+
+def _publish_span(row: Row, headers: list[tuple[str, bytes]]) -> tuple[tracing.Span, list[tuple[str, bytes]]]:
+    """A PRODUCER span under the span that wrote the event; the record's `traceparent` header names it."""
+    event = orjson.loads(row.payload)  # only with tracing on: the outbox row has no traceparent column
+    department = str(event.get("source", "")).rsplit("/", 1)[-1] or "unknown"
+    tracer = tracing.tracer(department)
+    assert tracer is not None
+    span = tracer.start_span(
+        f"publish {row.event_type}",
+        context=tracing.extract(event.get("traceparent")),
+        kind=tracing.SpanKind.PRODUCER,
+        attributes={
+            "hanse.service": department,
+            "messaging.system": "kafka",
+            "messaging.operation.type": "send",
+            "messaging.destination.name": row.topic,
+            "messaging.message.id": str(event.get("id", "")),
+            "messaging.kafka.message.key": row.key,
+            "cloudevents.event_type": row.event_type,
+        },
+    )
+    traceparent = tracing.traceparent_of(span)
+    return span, [*headers, ("traceparent", traceparent.encode())] if traceparent else headers
+
+
+def _end_publish_spans(spans: list[tracing.Span], results: list[Any]) -> None:
+    for i, span in enumerate(spans):
+        if i >= len(results):
+            tracing.set_error(span, "not sent: an earlier send failed")
+        elif isinstance(results[i], BaseException):
+            tracing.set_error(span, f"{type(results[i]).__name__}: {results[i]}")
+        span.end()
 
 
 class Relay:
@@ -220,13 +254,22 @@ class Relay:
         await self._verify_topics(producer, {row.topic for row in rows})
         headers = [("content-type", CONTENT_TYPE.encode())]
         futures = []
+        spans: list[tracing.Span] = []
         try:
             for row in rows:
-                futures.append(await producer.send(row.topic, value=row.payload, key=row.key.encode(), headers=headers))
+                row_headers = headers
+                if tracing.enabled():
+                    span, row_headers = _publish_span(row, headers)
+                    spans.append(span)
+                futures.append(
+                    await producer.send(row.topic, value=row.payload, key=row.key.encode(), headers=row_headers)
+                )
         except (TimeoutError, KafkaError, OSError) as exc:
             results: list[Any] = [*await asyncio.gather(*futures, return_exceptions=True), exc]
         else:
             results = await asyncio.gather(*futures, return_exceptions=True)
+        if spans:
+            _end_publish_spans(spans, results)
         acked: list[int] = []
         for row, result in zip(rows, results, strict=False):
             if isinstance(result, BaseException):

@@ -25,11 +25,11 @@ def app_path(name: str) -> str:
 
 
 def _configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    """JSON lines (or console lines in dev, HANSE_LOG_FORMAT) on stderr for every logger: see hanse.logs."""
+    from hanse.logs import configure_logging
+
+    # The service is named by HANSE_SERVICE (set by `hanse serve` and the image) when a line is written.
+    configure_logging(level=level)
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line per plugin otherwise
 

@@ -147,6 +147,8 @@ def test_dependencies_exist_wait_for_health_or_completion_and_every_long_runner_
     assert one_shot == {"migrate", "topics"}
     for name, service in services.items():
         healthcheck = service.get("healthcheck", {})
+        if "profiles" in service:
+            continue  # optional tools (the collector): nothing depends on them (see the collector's test)
         if name in one_shot:
             assert healthcheck.get("disable") is True, name
         else:
@@ -215,3 +217,27 @@ def test_docker_compose_config_accepts_the_file_when_the_compose_plugin_is_there
         ["docker", "compose", "-f", str(copy / "compose.yaml"), "config", "--quiet"], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_optional_collector_receives_the_traces_that_every_process_sends_only_when_asked(compose):
+    services = compose["services"]
+    collector = services["otel-collector"]
+    assert collector["profiles"] == ["observability"]  # `docker compose up` alone does not start it
+    config = yaml.safe_load((COMPOSE_DIR / "otel-collector.yaml").read_text())
+    mounted = {v.split(":")[1]: v.split(":")[0] for v in collector["volumes"]}
+    assert mounted["/etc/otelcol/config.yaml"] == "./otel-collector.yaml"
+    assert "--config=/etc/otelcol/config.yaml" in collector["command"]
+    pipeline = config["service"]["pipelines"]["traces"]
+    assert pipeline["receivers"] == ["otlp"] and set(pipeline["exporters"]) <= set(config["exporters"])
+    port = config["receivers"]["otlp"]["protocols"]["http"]["endpoint"].rsplit(":", 1)[1]
+    for process in SERVICES:
+        env = services[process]["environment"]
+        # Off as shipped (.env.example); `otlp` in .env sends to the collector's OTLP/HTTP port.
+        assert env["OTEL_TRACES_EXPORTER"] == "none", process
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == f"http://otel-collector:{port}", process
+        # Tracing is best effort: no service waits for a collector that may not run.
+        assert "otel-collector" not in services[process].get("depends_on", {}), process
+    switched_on = interpolate(
+        yaml.safe_load(COMPOSE_FILE.read_text()), {**filled_env(), "OTEL_TRACES_EXPORTER": "otlp"}
+    )
+    assert all(switched_on["services"][p]["environment"]["OTEL_TRACES_EXPORTER"] == "otlp" for p in SERVICES)
