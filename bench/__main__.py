@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 
-from bench import console, flow, gateway_proxy, kernel_events, newsletter, sanctions
+from bench import console, flow, gateway_proxy, kernel_events, newsletter, requests, sanctions
 
 
 def main() -> None:
@@ -26,6 +26,8 @@ def main() -> None:
     for label, r in (("direct to sales", d), ("through gateway", g)):
         print(f"  {label} : {r['rps']:8.0f} req/s  p50 {r['p50_ms']} ms  p99 {r['p99_ms']} ms  errors {r['errors']}")
     print(f"  gateway/direct ratio: {gw['ratio']:.3f}   (target >= 0.40)")
+
+    requests.main()
 
     sanctions.main()
 

@@ -274,8 +274,8 @@ class Database:
             self.read_engine = create_async_engine(
                 url,
                 echo=echo,
-                pool_size=5,
-                max_overflow=10,
+                pool_size=READ_POOL_SIZE,
+                max_overflow=0,  # as on SQLite: opening a connection per request costs more than waiting
                 isolation_level="AUTOCOMMIT",
                 connect_args={"server_settings": {"default_transaction_read_only": "on"}},
             )
@@ -291,7 +291,10 @@ class Database:
             self.engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60, **kwargs)
             _sqlite_serialised_writes(self.engine)
             # Readers get plain deferred transactions: in WAL mode they never wait for a writer.
-            self.read_engine = create_async_engine(url, **kwargs)
+            # A fixed set of reader connections, no overflow: an overflow connection is opened for a
+            # request and closed after it (a new thread, the pragmas, the schema read again), which
+            # under 32 concurrent GETs cost more CPU than the requests themselves (docs/performance.md).
+            self.read_engine = create_async_engine(url, pool_size=READ_POOL_SIZE, max_overflow=0, **kwargs)
             _sqlite_snapshot_reads(self.read_engine)
         self.on_commit: list[Callable[[], None]] = []
         # Called after a commit that wrote mail (the mail worker's wake-up).
@@ -345,6 +348,9 @@ class Database:
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()
 
+
+# Connections for reading (GET, HEAD) per process; requests beyond wait for one.
+READ_POOL_SIZE = 4
 
 # A pooled PostgreSQL connection idle this long is pinged before use (a database restart in between).
 IDLE_PING_SECONDS = 10.0

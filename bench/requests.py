@@ -1,0 +1,200 @@
+"""A department request against bare FastAPI: the same reads, the same driver, the same server, in one run.
+
+For each database (SQLite, PostgreSQL) it starts the broker and the sales service as `hanse serve`
+runs them, seeds a product with price tiers and 60 placed orders through the API, and starts
+`bench.minimal_app` on the same database: FastAPI with the raw driver (aiosqlite / asyncpg)
+making the queries the sales routes make and answering with orjson. Then, for the product GET,
+the order GET and the first page of the order list (50 orders with their lines, history and
+returns), it alternates load runs against the two (wrk, 32 connections) and prints Hanse's
+requests/s as a ratio of the minimal app's. Target: 0.5 for each (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+
+from bench.gateway_proxy import SECRET, _wait, load
+from hanse.auth import issue_token
+from hanse.settings import Settings
+from tests.conftest import free_port
+
+TARGET_RATIO = 0.5
+ORDERS = 60
+
+
+@dataclass
+class Pair:
+    hanse: str  # sales' base URL
+    minimal: str
+    token: str
+    sku: str
+    order_id: str
+
+    def paths(self) -> dict[str, tuple[str, str]]:
+        """Per request: (Hanse's path, the minimal app's path)."""
+        return {
+            "product GET": (f"/api/v1/sales/products/{self.sku}", f"/products/{self.sku}"),
+            "order GET": (f"/api/v1/sales/orders/{self.order_id}", f"/orders/{self.order_id}"),
+            "order list (50)": ("/api/v1/sales/orders?limit=50", "/orders?limit=50"),
+        }
+
+
+def _seed(base: str, token: str) -> tuple[str, str]:
+    """A product with two price tiers and ORDERS placed orders (quote, accept) through the sales API."""
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+
+        def post(path: str, body: dict | None = None) -> dict:
+            response = client.post(path, json=body)
+            if response.status_code != 201:
+                raise RuntimeError(f"seeding {path}: {response.status_code} {response.text}")
+            return response.json()
+
+        sku = "BENCH-1"
+        post(
+            "/api/v1/sales/products",
+            {
+                "sku": sku,
+                "name": "Benchmark widget",
+                "hs_code": "847130",
+                "origin_country": "DE",
+                "unit_price": {"amount": "10.00", "currency": "EUR"},
+                "unit_weight_kg": "1.5",
+                "price_tiers": [
+                    {"min_quantity": 10, "unit_price": {"amount": "9.50", "currency": "EUR"}},
+                    {"min_quantity": 100, "unit_price": {"amount": "9.00", "currency": "EUR"}},
+                ],
+            },
+        )
+        account = post(
+            "/api/v1/sales/accounts",
+            {
+                "company": "Bench Buyer SARL",
+                "country": "FR",
+                "email": "buyer@example.com",
+                "currency": "EUR",
+                "payment_terms": "net_30",
+            },
+        )["id"]
+        order_ids = []
+        for i in range(ORDERS):
+            quote = post(
+                "/api/v1/sales/quotes",
+                {
+                    "account_id": account,
+                    "currency": "EUR",
+                    "incoterm": "FCA",
+                    "named_place": "Hamburg",
+                    "destination_country": "FR",
+                    "lines": [{"sku": sku, "quantity": 1 + i % 3}],
+                },
+            )
+            order_ids.append(post(f"/api/v1/sales/quotes/{quote['id']}/accept")["id"])
+        return sku, order_ids[len(order_ids) // 2]
+
+
+@contextlib.contextmanager
+def sales_and_minimal(database: str) -> Iterator[Pair]:
+    tmp = tempfile.mkdtemp(prefix="hanse-bench-requests-")
+    broker_port, sales_port, minimal_port = free_port(), free_port(), free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("HANSE_", "KAFKA_", "DATABASE_URL"))},
+        "HANSE_ENV": "dev",
+        "HANSE_DATA_DIR": tmp,
+        "HANSE_JWT_SECRET": SECRET,
+        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{broker_port}",
+        "HANSE_LOG_LEVEL": "WARNING",
+    }
+    prefix = f"bench_{uuid.uuid4().hex[:8]}_"
+    if database == "postgres":
+        env.update(HANSE_DB="postgres", HANSE_POSTGRES_DB_PREFIX=prefix)
+    url = Settings(**{"env": "dev", "data_dir": tmp, "db": database, "postgres_db_prefix": prefix}).database_url_for(
+        "sales"
+    )
+    if database == "postgres":
+        env["DATABASE_URL"] = url
+    cli = [sys.executable, "-m", "ops.cli"]
+    procs = [subprocess.Popen([*cli, "broker", "--port", str(broker_port)], env=env, stdout=subprocess.DEVNULL)]
+    try:
+        time.sleep(1.0)
+        procs.append(subprocess.Popen([*cli, "serve", "sales", "--port", str(sales_port)], env=env))
+        hanse = f"http://127.0.0.1:{sales_port}"
+        _wait(f"{hanse}/readyz")
+        admin, _ = issue_token("bench-admin", ["admin"], Settings(env="dev", jwt_secret=SECRET))
+        sku, order_id = _seed(hanse, admin)
+        procs.append(subprocess.Popen([sys.executable, "-m", "bench.minimal_app", url, str(minimal_port)], env=env))
+        minimal = f"http://127.0.0.1:{minimal_port}"
+        _wait(f"{minimal}/products/{sku}")
+        # A sales clerk's token, verified on every request as in production.
+        token, _ = issue_token("bench-clerk", ["sales"], Settings(env="dev", jwt_secret=SECRET))
+        yield Pair(hanse, minimal, token, sku, order_id)
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if database == "postgres":
+            from hanse.db import drop_postgres_database
+
+            asyncio.run(drop_postgres_database(url))
+
+
+def run(database: str, connections: int = 32, seconds: float = 4.0, rounds: int = 2) -> dict[str, dict]:
+    """Per request: the best of `rounds` alternating runs against each side, and the ratio."""
+    results: dict[str, dict] = {}
+    with sales_and_minimal(database) as pair:
+        for label, (hanse_path, minimal_path) in pair.paths().items():
+            for base, path in ((pair.hanse, hanse_path), (pair.minimal, minimal_path)):
+                answer = httpx.get(base + path, headers={"Authorization": f"Bearer {pair.token}"}, timeout=10)
+                if answer.status_code != 200:
+                    raise RuntimeError(f"{base}{path}: {answer.status_code} {answer.text[:200]}")
+            hanse, minimal = [], []
+            for _ in range(rounds):
+                minimal.append(load(pair.minimal + minimal_path, pair.token, connections, seconds))
+                hanse.append(load(pair.hanse + hanse_path, pair.token, connections, seconds))
+            best_h = max(hanse, key=lambda r: r["rps"])
+            best_m = max(minimal, key=lambda r: r["rps"])
+            results[label] = {"hanse": best_h, "minimal": best_m, "ratio": best_h["rps"] / best_m["rps"]}
+    return results
+
+
+def main() -> None:
+    from tests.conftest import postgres_available
+
+    connections = int(os.environ.get("HANSE_BENCH_CONNECTIONS", "32"))
+    seconds = float(os.environ.get("HANSE_BENCH_SECONDS", "4"))
+    print(
+        f"\n== a department request vs bare FastAPI + the same driver ({connections} connections, "
+        f"{seconds:.0f}s runs) ==",
+        flush=True,
+    )
+    for database in os.environ.get("HANSE_BENCH_REQUESTS_DB", "sqlite,postgres").split(","):
+        if database == "postgres" and not postgres_available():
+            print("  [postgres] skipped: PostgreSQL is not running on 127.0.0.1:5432")
+            continue
+        for label, r in run(database, connections, seconds).items():
+            h, m = r["hanse"], r["minimal"]
+            verdict = "met" if r["ratio"] >= TARGET_RATIO else "NOT met"
+            print(
+                f"  [{database:<8}] {label:<16}: minimal {m['rps']:7.0f} req/s, hanse {h['rps']:7.0f} req/s "
+                f"(p99 {h['p99_ms']} ms, errors {h['errors'] + m['errors']})  ratio {r['ratio']:.2f}  "
+                f"(target >= {TARGET_RATIO}: {verdict})",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
