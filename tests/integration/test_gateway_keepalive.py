@@ -114,10 +114,16 @@ async def test_the_next_post_after_an_idle_spell_goes_through_although_the_servi
         pool_seconds = gw.proxy.session.connector._keepalive_timeout  # aiohttp has no public getter
         assert pool_seconds == keep_alive.upstream_pool_idle_seconds < keep_alive.keep_alive_seconds
 
-        first = await gw.client.post("/api/v1/marketing/leads", json=lead(0))
-        assert first.status_code == 202, first.text
-        pooled = connections_to(marketing)
-        assert len(pooled) == 1, pooled  # the gateway keeps its one connection to marketing for the next request
+        # The gateway keeps its one connection to marketing for the next request. The pool keeps it
+        # only 0.5 s here: on a loaded machine the look can come later than that, so a miss is asked
+        # again (a pool that never keeps a connection fails all three).
+        for attempt in range(3):
+            first = await gw.client.post("/api/v1/marketing/leads", json=lead(100 + attempt))
+            assert first.status_code == 202, first.text
+            pooled = connections_to(marketing)
+            if pooled:
+                break
+        assert len(pooled) == 1, pooled
         # Idle longer than the pool keeps a connection, not yet as long as the service does: the old
         # pool (30 s) reused this connection, so a request could meet the service closing it.
         await asyncio.sleep((keep_alive.upstream_pool_idle_seconds + keep_alive.keep_alive_seconds) / 2)
