@@ -108,6 +108,17 @@ def load(url: str, token: str, connections: int, seconds: float) -> dict:
     return _loadgen(url, token, connections, seconds)
 
 
+def stop(procs: list[subprocess.Popen]) -> None:
+    """Terminate the processes last-started first, and kill what has not ended after 20 s."""
+    for p in reversed(procs):
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
 @dataclass
 class Running:
     direct: str
@@ -162,13 +173,7 @@ def sales_behind_gateway() -> Iterator[Running]:
         assert httpx.get(gateway + PATH, headers={"Authorization": f"Bearer {token}"}).status_code == 200
         yield Running(direct, gateway, token, {"broker": procs[0].pid, "sales": procs[1].pid, "gateway": procs[2].pid})
     finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(procs)
 
 
 def run(connections: int = 32, seconds: float = 5.0, rounds: int = 2) -> dict:

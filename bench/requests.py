@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from bench.gateway_proxy import SECRET, _wait, load
+from bench.gateway_proxy import SECRET, _wait, load, stop
 from hanse.auth import issue_token
 from hanse.settings import Settings
 from tests.conftest import free_port
@@ -139,13 +139,7 @@ def sales_and_minimal(database: str) -> Iterator[Pair]:
         token, _ = issue_token("bench-clerk", ["sales"], Settings(env="dev", jwt_secret=SECRET))
         yield Pair(hanse, minimal, token, sku, order_id)
     finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(procs)
         if database == "postgres":
             from hanse.db import drop_postgres_database
 
