@@ -10,12 +10,14 @@ it when `hanse dev` dies.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,9 +25,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from hanse.db import drop_postgres_database
+from hanse.settings import Settings
 from ops.broker import die_with_parent
+from ops.migrate import SERVICES
 from services import DEPARTMENTS
-from tests.conftest import free_port
+from tests.conftest import PG_BASE, free_port, postgres_available
 from tests.support.isolation import free_port_block
 from tests.support.kafka import eventually
 
@@ -129,6 +134,38 @@ def stop_platform(platform: Platform, timeout: float = 60) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(platform.process.pid, signal.SIGKILL)
             platform.process.wait()
+
+
+@contextlib.contextmanager
+def running_on_postgres(
+    tmp: Path, label: str, extra_env: dict[str, str] | None = None
+) -> Iterator[tuple[Platform, Settings]]:
+    """A platform on PostgreSQL (`HANSE_DB=postgres`), its databases dropped afterwards.
+
+    The databases get a unique prefix (`hanse_<label>_<random>_`), so the platform never meets a
+    developer's hanse_* databases or another run's. Skips when PostgreSQL is not running.
+    """
+    if not postgres_available():
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
+    prefix = f"hanse_{label}_{uuid.uuid4().hex[:8]}_"
+    env = {"HANSE_DB": "postgres", "HANSE_POSTGRES_BASE": PG_BASE, "HANSE_POSTGRES_DB_PREFIX": prefix}
+    databases = Settings(env="dev", db="postgres", postgres_base=PG_BASE, postgres_db_prefix=prefix)
+    platform = start_platform(tmp, {**env, **(extra_env or {})})
+    try:
+        yield platform, databases
+    finally:
+        stop_platform(platform)
+
+        async def drop_all() -> None:
+            for name in SERVICES:
+                await drop_postgres_database(databases.postgres_url_for(name))
+
+        asyncio.run(drop_all())
+
+
+def plain_url(url: str) -> str:
+    """A SQLAlchemy asyncpg URL as asyncpg itself takes it."""
+    return url.replace("postgresql+asyncpg://", "postgresql://")
 
 
 def alive(pid: int) -> bool:

@@ -2,52 +2,30 @@
 
 from __future__ import annotations
 
-import asyncio
 import glob
-import uuid
 from collections.abc import Iterator
 
 import asyncpg
 import pytest
 
-from hanse.db import drop_postgres_database
 from hanse.settings import Settings
 from ops.migrate import SERVICES
-from tests.conftest import PG_BASE, postgres_available
-from tests.e2e.conftest import Platform, start_platform, stop_platform
+from tests.conftest import PG_BASE
+from tests.e2e.conftest import Platform, plain_url, running_on_postgres
 from tests.e2e.flow import Gateway
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
 
-def _plain(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://")
-
-
 @pytest.fixture(scope="module")
 def postgres_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Platform, Settings]]:
-    if not postgres_available():
-        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
-    # Unique database names, so this platform never meets a developer's hanse_* databases or another run's.
-    prefix = f"hanse_e2e_{uuid.uuid4().hex[:8]}_"
-    env = {"HANSE_DB": "postgres", "HANSE_POSTGRES_BASE": PG_BASE, "HANSE_POSTGRES_DB_PREFIX": prefix}
-    databases = Settings(env="dev", db="postgres", postgres_base=PG_BASE, postgres_db_prefix=prefix)
-    platform = start_platform(tmp_path_factory.mktemp("postgres-platform"), env)
-    try:
-        yield platform, databases
-    finally:
-        stop_platform(platform)
-
-        async def drop_all() -> None:
-            for name in SERVICES:
-                await drop_postgres_database(databases.postgres_url_for(name))
-
-        asyncio.run(drop_all())
+    with running_on_postgres(tmp_path_factory.mktemp("postgres-platform"), "e2e") as running:
+        yield running
 
 
 async def test_every_service_keeps_its_data_in_its_own_postgres_database(postgres_platform):
     platform, databases = postgres_platform
-    conn = await asyncpg.connect(_plain(f"{PG_BASE}/postgres"))
+    conn = await asyncpg.connect(plain_url(f"{PG_BASE}/postgres"))
     try:
         names = {r["datname"] for r in await conn.fetch("SELECT datname FROM pg_database")}
     finally:
@@ -82,7 +60,7 @@ async def test_golden_path_on_postgres_books_the_shipment_and_issues_the_invoice
         await api.close()
 
     # The rows are where the configuration says: in PostgreSQL, one database per department.
-    sales = await asyncpg.connect(_plain(databases.postgres_url_for("sales")))
+    sales = await asyncpg.connect(plain_url(databases.postgres_url_for("sales")))
     try:
         outbox_unsent = await sales.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
         tables = {

@@ -14,7 +14,6 @@ import contextlib
 import os
 import re
 import signal
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,11 +24,8 @@ import httpx
 import orjson
 import pytest
 
-from hanse.db import drop_postgres_database
 from hanse.settings import Settings
-from ops.migrate import SERVICES
-from tests.conftest import PG_BASE, postgres_available
-from tests.e2e.conftest import Platform, alive, start_platform, stop_platform
+from tests.e2e.conftest import Platform, alive, plain_url, running_on_postgres
 from tests.e2e.flow import Gateway, unique
 from tests.support.kafka import eventually
 
@@ -44,33 +40,11 @@ END_STATE = "ready_to_ship"
 TIMEOUT = 150.0
 
 
-def _plain(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://")
-
-
 @pytest.fixture(scope="module")
 def replicated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Platform, Settings]]:
-    if not postgres_available():
-        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
-    prefix = f"hanse_rep_{uuid.uuid4().hex[:8]}_"
-    env = {
-        "HANSE_DB": "postgres",
-        "HANSE_POSTGRES_BASE": PG_BASE,
-        "HANSE_POSTGRES_DB_PREFIX": prefix,
-        "HANSE_REPLICAS": str(REPLICAS),
-    }
-    databases = Settings(env="dev", db="postgres", postgres_base=PG_BASE, postgres_db_prefix=prefix)
-    platform = start_platform(tmp_path_factory.mktemp("replicas-platform"), env)
-    try:
-        yield platform, databases
-    finally:
-        stop_platform(platform)
-
-        async def drop_all() -> None:
-            for name in SERVICES:
-                await drop_postgres_database(databases.postgres_url_for(name))
-
-        asyncio.run(drop_all())
+    extra = {"HANSE_REPLICAS": str(REPLICAS)}
+    with running_on_postgres(tmp_path_factory.mktemp("replicas-platform"), "rep", extra) as running:
+        yield running
 
 
 # -- the processes -------------------------------------------------------------------------------
@@ -201,7 +175,7 @@ async def follow_stream(platform: Platform, token: str, into: list[dict]) -> Non
 
 
 async def rows(databases: Settings, service: str, query: str, *args: Any) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(_plain(databases.postgres_url_for(service)))
+    conn = await asyncpg.connect(plain_url(databases.postgres_url_for(service)))
     try:
         return list(await conn.fetch(query, *args))
     finally:
