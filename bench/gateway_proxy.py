@@ -108,6 +108,20 @@ def load(url: str, token: str, connections: int, seconds: float) -> dict:
     return _loadgen(url, token, connections, seconds)
 
 
+def process_env(data_dir: str, broker_port: int, **extra: str) -> dict[str, str]:
+    """The environment of a benchmark's `hanse` processes: this shell's, less any Hanse or Kafka
+    setting, a dev platform in `data_dir` on the benchmark's broker, quiet logs, plus `extra`."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("HANSE_", "KAFKA_", "DATABASE_URL"))},
+        "HANSE_ENV": "dev",
+        "HANSE_DATA_DIR": data_dir,
+        "HANSE_JWT_SECRET": SECRET,
+        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{broker_port}",
+        "HANSE_LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
 def stop(procs: list[subprocess.Popen]) -> None:
     """Terminate the processes last-started first, and kill what has not ended after 20 s."""
     for p in reversed(procs):
@@ -132,18 +146,14 @@ def sales_behind_gateway() -> Iterator[Running]:
     """Broker, sales and gateway as processes, one product seeded; stopped on exit."""
     tmp = tempfile.mkdtemp(prefix="hanse-bench-")
     broker_port, sales_port, gateway_port = free_port(), free_port(), free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("HANSE_", "KAFKA_", "DATABASE_URL"))},
-        "HANSE_ENV": "dev",
-        "HANSE_DATA_DIR": tmp,
-        "HANSE_JWT_SECRET": SECRET,
-        "HANSE_ADMIN_PASSWORD": "bench-admin-password",
-        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{broker_port}",
-        "HANSE_SALES_URL": f"http://127.0.0.1:{sales_port}",
-        "HANSE_LOG_LEVEL": "WARNING",
+    env = process_env(
+        tmp,
+        broker_port,
+        HANSE_ADMIN_PASSWORD="bench-admin-password",
+        HANSE_SALES_URL=f"http://127.0.0.1:{sales_port}",
         # Counted on every request like in production, but never reached by the benchmark.
-        "HANSE_GATEWAY_RATE_LIMIT": "100000000/minute",
-    }
+        HANSE_GATEWAY_RATE_LIMIT="100000000/minute",
+    )
     cli = [sys.executable, "-m", "ops.cli"]
     procs = [subprocess.Popen([*cli, "broker", "--port", str(broker_port)], env=env, stdout=subprocess.DEVNULL)]
     try:

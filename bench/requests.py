@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from bench.gateway_proxy import SECRET, _wait, load, stop
+from bench.gateway_proxy import SECRET, _wait, load, process_env, stop
 from hanse.auth import issue_token
 from hanse.settings import Settings
 from tests.conftest import free_port
@@ -107,14 +107,7 @@ def _seed(base: str, token: str) -> tuple[str, str]:
 def sales_and_minimal(database: str) -> Iterator[Pair]:
     tmp = tempfile.mkdtemp(prefix="hanse-bench-requests-")
     broker_port, sales_port, minimal_port = free_port(), free_port(), free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("HANSE_", "KAFKA_", "DATABASE_URL"))},
-        "HANSE_ENV": "dev",
-        "HANSE_DATA_DIR": tmp,
-        "HANSE_JWT_SECRET": SECRET,
-        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{broker_port}",
-        "HANSE_LOG_LEVEL": "WARNING",
-    }
+    env = process_env(tmp, broker_port)
     prefix = f"bench_{uuid.uuid4().hex[:8]}_"
     if database == "postgres":
         env.update(HANSE_DB="postgres", HANSE_POSTGRES_DB_PREFIX=prefix)
