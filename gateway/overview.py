@@ -2,7 +2,8 @@
 
 The departments are asked in parallel through the gateway's pooled upstream client; a department
 that is down or slow turns only its own sections into `{"status": "unavailable", ...}`, so the
-answer is still a 200. The timeline comes from the gateway's own store.
+answer is still a 200. The timeline comes from the gateway's own store, once the gateway's consumer
+has handled everything published before the request (`Consumer.caught_up`, bounded).
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ class OverviewSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HANSE_OVERVIEW_", extra="ignore")
 
     timeout_seconds: float = 5.0
+    # How long the timeline may wait for the gateway's consumer to handle what was already published
+    # (measured on the dev broker: a platform's fresh consumer group starts consuming about 4 s after start).
+    timeline_wait_seconds: float = 5.0
 
 
 class SectionUnavailable(BaseModel):
@@ -145,6 +149,13 @@ async def _section(work: Any) -> Any:
 
 
 async def _timeline(app: FastAPI, order_id: str) -> list[TimelineEntry] | SectionUnavailable:
+    # Read-your-writes: every event published before this request is in the timeline, so an order
+    # sales already shows as completed has its whole history here. Bounded: a consumer far behind
+    # (a burst, a rebalance) costs at most the wait, and the timeline then shows what it has.
+    consumer = getattr(app.state, "timeline_consumer", None)
+    if consumer is not None:
+        tuning = getattr(app.state, "overview_settings", None) or OverviewSettings()
+        await consumer.caught_up(tuning.timeline_wait_seconds)
     try:
         return await timeline_of(app.state.db, order_id)
     except Exception as exc:  # the gateway's own database: still answer with what the departments said

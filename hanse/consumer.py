@@ -95,7 +95,10 @@ class Consumer:
         self._closed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._in_loop = False
+        self._looping = asyncio.Event()  # set while _in_loop: what `caught_up` waits for
         self.processed = 0
+        # Per assigned partition: the offset after the last record handled and committed here.
+        self._handled: dict[TopicPartition, int] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -108,9 +111,11 @@ class Consumer:
                     await self._start()
                     failures = 0
                     self._in_loop = True
+                    self._looping.set()
                     await self._loop()
                 except (TimeoutError, KafkaError, OSError) as exc:
                     self._in_loop = False
+                    self._looping.clear()
                     failures += 1
                     delay = min(0.2 * 2**failures, 5.0)
                     log.warning("%s consumer: broker unavailable (%s); retrying in %.1fs", self.service, exc, delay)
@@ -184,7 +189,44 @@ class Consumer:
             for tp, records in batches.items():
                 await self.process_batch(records)
                 await self._commit(consumer, tp, records[-1].offset + 1)
+                self._handled[tp] = records[-1].offset + 1
             await self._update_lag(consumer)
+
+    async def caught_up(self, timeout: float, poll: float = 0.02) -> bool:
+        """Wait until the group has handled every record that was on its topics when this was called.
+
+        Read-your-writes for what is built from consumed events (the gateway's timeline): an event
+        published before the call is in the database when this returns True. The topics' end offsets
+        are read once; what this process handled is compared locally, what is still behind with the
+        group's committed offsets (every replica commits after handling). A consumer still starting
+        is waited for. False when `timeout` passes first.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                await self._looping.wait()  # starting, or reconnecting to the broker
+                consumer = self._consumer
+                if consumer is None:
+                    return False  # stopped meanwhile
+                cluster = consumer._client.cluster
+                if any(not cluster.partitions_for_topic(topic) for topic in self.topics):
+                    cluster = await consumer._client.fetch_all_metadata()  # a topic created since the last refresh
+                partitions = [TopicPartition(t, p) for t in self.topics for p in cluster.partitions_for_topic(t) or ()]
+                ends = await consumer.end_offsets(partitions)
+                behind = {tp: end for tp, end in ends.items() if end > 0}
+                while behind:
+                    behind = {tp: end for tp, end in behind.items() if self._handled.get(tp, 0) < end}
+                    if behind:
+                        # One request for all the rest (aiokafka's public `committed()` asks one partition
+                        # per round trip): another replica's partitions, and ours handled before a restart.
+                        committed = await consumer._coordinator.fetch_committed_offsets(list(behind))
+                        for tp, found in committed.items():
+                            if found is not None and found.offset >= behind.get(tp, 0) > 0:
+                                del behind[tp]
+                    if behind:
+                        await asyncio.sleep(poll)
+            return True
+        except (TimeoutError, KafkaError):
+            return False
 
     async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
         try:

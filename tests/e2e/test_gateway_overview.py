@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,7 +15,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import Platform, alive, wait_for
-from tests.e2e.flow import Gateway, unique
+from tests.e2e.flow import Gateway, flow_events, unique
 from tests.integration.test_gateway_events import SseReader
 
 pytestmark = pytest.mark.e2e
@@ -122,6 +124,45 @@ async def test_the_overview_names_a_department_that_is_down_and_answers_with_the
 
         await wait_for(finance_back, timeout=60)
         assert (await overview(gw, order["id"]))["degraded"] == []
+    finally:
+        await gw.close()
+
+
+async def test_the_overview_of_an_order_sales_shows_as_ready_to_ship_has_its_whole_history(platform: Platform):
+    """The timeline keeps up: asked the moment sales shows the order's new status, the overview's
+    timeline holds every event that led to it, although the gateway consumes them beside sales."""
+    gw = Gateway(platform)
+    try:
+        sku, _ = await gw.stocked_product(50)
+        account = await gw.account(unique("Kaiserkai Handel"))  # net_30: booked without a payment step
+        orders = [await gw.place_order(account, sku, 1, incoterm="EXW", named_place="Hamburg") for _ in range(4)]
+
+        async def seen_at_once(order_id: str) -> dict:
+            deadline = time.monotonic() + 45
+            while (await gw.order(order_id))["status"] != "ready_to_ship":
+                assert time.monotonic() < deadline, f"order {order_id} never became ready_to_ship"
+                await asyncio.sleep(0.01)
+            return await overview(gw, order_id)  # no pause: sales has just shown the status
+
+        bodies = await asyncio.gather(*(seen_at_once(o["id"]) for o in orders))
+        for order, body in zip(orders, bodies, strict=True):
+            in_timeline = {e["event"]["id"] for e in body["timeline"]}
+            # What made sales show ready_to_ship, and everything that caused it, was consumed by a
+            # department before sales could show the status: all of it was published before the call.
+            published = {e["id"]: e for e in await flow_events(platform, order["id"])}
+            [booked] = [e for e in published.values() if e["type"] == "logistics.shipment.booked.v1"]
+            chain, event = [], booked
+            while event is not None:
+                chain.append(event)
+                event = published.get(event.get("causationid"))
+            # net_30: the shipment is booked with the reservation, in reaction to the clearance.
+            assert [e["type"] for e in reversed(chain)] == [
+                "sales.order.placed.v1",
+                "compliance.order.cleared.v1",
+                "logistics.shipment.booked.v1",
+            ]
+            missing = [e["type"] for e in chain if e["id"] not in in_timeline]
+            assert not missing, f"order {order['id']}: the overview's timeline lacks {missing}"
     finally:
         await gw.close()
 

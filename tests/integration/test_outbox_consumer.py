@@ -247,3 +247,48 @@ async def test_two_relays_over_one_postgres_outbox_publish_each_row_once(broker,
         assert unsent.scalar_one() == 0
     await db_a.dispose()
     await db_b.dispose()
+
+
+async def test_caught_up_waits_until_everything_published_before_it_is_handled(settings):
+    """Read-your-writes for views fed by a consumer (the gateway's timeline behind the order overview)."""
+    db = await start_db(settings)
+    gate = asyncio.Event()
+
+    async def held(uow: UnitOfWork[None], payload) -> None:
+        await gate.wait()  # the consumer is behind until the test opens the gate
+        await ledger.on_entry_posted(uow, payload)
+
+    consumer = Consumer("ledger", db, settings, {"ledger.entry.posted.v1": held}, ledger.ledger_registry())
+    assert await consumer.caught_up(0.1) is False, "not running: nothing to wait for"
+    # Published before the consumer runs (a held handler keeps SQLite's write lock, which the relay needs).
+    relay = Relay(db, settings)
+    async with running(relay):
+        await post_entries(db, [("acme", 1), ("acme", 2), ("globex", 3)])
+        await eventually(lambda: _backlog_is(relay, 0))
+    async with running(consumer), _opened_at_exit(gate):
+
+        async def in_loop() -> bool:
+            return consumer._in_loop
+
+        await eventually(in_loop)
+        # Published but held in the handler: behind, and the wait gives up when its time is out.
+        assert await consumer.caught_up(0.3) is False
+        assert await applied_rows(db) == []
+        waiting = asyncio.create_task(consumer.caught_up(30))
+        await asyncio.sleep(0.2)
+        assert not waiting.done()
+        gate.set()
+        assert await waiting is True
+        # When it returns, every event published before the call is in the database.
+        assert sorted(r.amount for r in await applied_rows(db)) == [1, 2, 3]
+        # Nothing new: at once.
+        assert await asyncio.wait_for(consumer.caught_up(5), 1) is True
+    await db.dispose()
+
+
+@contextlib.asynccontextmanager
+async def _opened_at_exit(gate: asyncio.Event):
+    try:
+        yield
+    finally:
+        gate.set()  # a failed assertion must not leave the consumer's handler waiting
