@@ -9,6 +9,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -81,6 +82,22 @@ async def locked_order(session: AsyncSession, order_id: str) -> SalesOrder | Non
     return (await session.exec(query)).one_or_none()
 
 
+# Built once, the ids bound per call (as `catalogue._TIERS`): the order GET and list run these on every request.
+_LINES = (
+    select(OrderLineRow)
+    .where(OrderLineRow.order_id.in_(bindparam("ids", expanding=True)))
+    .order_by(OrderLineRow.line_no)
+)
+_HISTORY = (
+    select(OrderHistory).where(OrderHistory.order_id.in_(bindparam("ids", expanding=True))).order_by(OrderHistory.id)
+)
+_RETURNS = (
+    select(OrderReturn)
+    .where(OrderReturn.order_id.in_(bindparam("ids", expanding=True)))
+    .order_by(OrderReturn.created_at)
+)
+
+
 async def order_parts(
     session: AsyncSession, order_ids: Sequence[str]
 ) -> tuple[dict[str, list[OrderLineRow]], dict[str, list[OrderHistory]]]:
@@ -88,14 +105,10 @@ async def order_parts(
     lines: dict[str, list[OrderLineRow]] = {oid: [] for oid in order_ids}
     history: dict[str, list[OrderHistory]] = {oid: [] for oid in order_ids}
     if order_ids:
-        ids = list(order_ids)
-        for ln in await session.exec(
-            select(OrderLineRow).where(OrderLineRow.order_id.in_(ids)).order_by(OrderLineRow.line_no)
-        ):
+        params = {"ids": list(order_ids)}
+        for ln in await session.exec(_LINES, params=params):
             lines[ln.order_id].append(ln)
-        for h in await session.exec(
-            select(OrderHistory).where(OrderHistory.order_id.in_(ids)).order_by(OrderHistory.id)
-        ):
+        for h in await session.exec(_HISTORY, params=params):
             history[h.order_id].append(h)
     return lines, history
 
@@ -184,8 +197,7 @@ async def reorder_request(uow: UoW, order_id: str) -> QuoteCreate:
 async def returns_of(session: AsyncSession, order_ids: Sequence[str]) -> dict[str, list[OrderReturn]]:
     found: dict[str, list[OrderReturn]] = {oid: [] for oid in order_ids}
     if order_ids:
-        query = select(OrderReturn).where(OrderReturn.order_id.in_(list(order_ids))).order_by(OrderReturn.created_at)
-        for row in await session.exec(query):
+        for row in await session.exec(_RETURNS, params={"ids": list(order_ids)}):
             found[row.order_id].append(row)
     return found
 
