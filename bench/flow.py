@@ -37,9 +37,10 @@ BOOKED = "logistics.shipment.booked.v1"
 # sales.order.placed → compliance (order.cleared) → logistics (stock.reserved + shipment.booked).
 CHAIN_HOPS = 2
 
-TARGET_ORDERS_PER_S = 100.0
-TARGET_P50_RATIO = 8.0
-TARGET_P99_MS = 500.0
+# Issue 18's targets: the burst's rate, and the latency of the paced orders (no queue in front of them).
+TARGET_ORDERS_PER_S = 150.0
+TARGET_P50_RATIO = 3.0
+TARGET_P99_MS = 250.0
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -261,6 +262,17 @@ KEEP_ALIVE_SECONDS = 3
 IDLE_SECONDS = KEEP_ALIVE_SECONDS + 1.5
 
 
+async def settled(pids: dict[str, int], busy_share: float = 0.15, timeout: float = 180.0) -> None:
+    """Wait until the platform's processes together use less than `busy_share` of one core for 2 s."""
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    while time.monotonic() < deadline and quiet < 4:
+        before = sum(cpu_seconds(pid) for pid in pids.values())
+        await asyncio.sleep(0.5)
+        used = sum(cpu_seconds(pid) for pid in pids.values()) - before
+        quiet = quiet + 1 if used < busy_share * 0.5 else 0
+
+
 async def run_once(platform: Platform, n: int, concurrency: int, paced: int, rate: float) -> dict[str, Any]:
     run = uuid.uuid4().hex[:6].upper()
     pings = await broker_round_trips(platform.bootstrap)
@@ -288,6 +300,9 @@ async def run_once(platform: Platform, n: int, concurrency: int, paced: int, rat
         cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
         profiles = stop_profiler(profiler)
         if paced:
+            # The burst's orders are booked, but their invoices, mails, timeline and webhooks may still
+            # be in the queues: the paced orders are to meet an idle platform, not that backlog.
+            await settled(pids)
             await asyncio.sleep(IDLE_SECONDS)
         paced_orders = await place_paced(client, paced_quotes, rate) if paced else []
         paced_times = await event_times(platform.bootstrap, set(paced_orders), timeout=60.0) if paced else {}
@@ -399,7 +414,7 @@ def report(label: str, result: dict[str, Any]) -> None:
     )
     print(
         f"  ratio order->shipment p50 / broker hop p50: {ratio:.1f}   "
-        f"(chain of {CHAIN_HOPS} event hops; target <= {TARGET_P50_RATIO:.0f})"
+        f"(chain of {CHAIN_HOPS} event hops; the burst's queue, no target)"
     )
     if "paced_latency_ms" in result:
         paced = result["paced_latency_ms"]
@@ -413,15 +428,11 @@ def report(label: str, result: dict[str, Any]) -> None:
     print(f"  CPU while the orders flowed ({result['wall_seconds']:.1f}s wall): {cpu}")
     if result["profiles"]:
         print(f"  py-spy profiles: {', '.join(result['profiles'].values())}")
-    checks = {
-        f">= {TARGET_ORDERS_PER_S:.0f} orders/s placed": result["orders_per_s"] >= TARGET_ORDERS_PER_S,
-        f"burst p50 <= {TARGET_P50_RATIO:.0f}x broker hop": ratio <= TARGET_P50_RATIO,
-        f"burst p99 <= {TARGET_P99_MS:.0f} ms": lat["p99"] <= TARGET_P99_MS,
-    }
+    checks = {f">= {TARGET_ORDERS_PER_S:.0f} orders/s placed": result["orders_per_s"] >= TARGET_ORDERS_PER_S}
     if "paced_latency_ms" in result:
         paced = result["paced_latency_ms"]
         checks[f"paced p50 <= {TARGET_P50_RATIO:.0f}x broker hop"] = paced["p50"] / hop["p50"] <= TARGET_P50_RATIO
-        checks[f"paced p99 <= {TARGET_P99_MS:.0f} ms"] = paced["p99"] <= TARGET_P99_MS
+        checks[f"paced p99 < {TARGET_P99_MS:.0f} ms"] = paced["p99"] < TARGET_P99_MS
     print("  targets: " + "; ".join(f"{name}: {'met' if ok else 'NOT met'}" for name, ok in checks.items()))
 
 
