@@ -49,6 +49,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         loop="uvloop",
         http="httptools",
         log_level="warning",
+        # uvicorn's own logging config would print its lines as plain text; without it they reach
+        # the root handler that configure_logging installed, as JSON lines like every other.
+        log_config=None,
         access_log=False,
         timeout_graceful_shutdown=15,
         # Explicit, and longer than the gateway's upstream pool keeps an idle connection, so the

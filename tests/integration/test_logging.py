@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -10,6 +16,9 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from ops.broker import die_with_parent
+from tests.conftest import free_port
+from tests.integration.test_graceful_shutdown import _wait_ready
 from tests.support.service import run_service
 from tests.support.tracing import captured_logs, spans_in_memory
 
@@ -42,3 +51,40 @@ async def test_a_requests_log_lines_are_json_with_its_request_correlation_and_tr
     assert line["span_id"] == format(server.context.span_id, "016x")
     # The service's start-up lines are JSON too, and name the service.
     assert any(line.get("logger") == "hanse.app" and line.get("service") == "sales" for line in lines)
+
+
+def test_a_served_process_writes_every_line_as_json_uvicorns_own_included(broker, tmp_path):
+    """`hanse serve` as deployed: the server's own warnings (here a malformed request) are JSON lines too."""
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("HANSE_", "KAFKA_", "DATABASE_URL"))},
+        "HANSE_ENV": "dev",
+        "HANSE_LOG_FORMAT": "json",
+        "HANSE_DATA_DIR": str(tmp_path),
+        "HANSE_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:10]}",
+        "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+    }
+    log = tmp_path / "procurement.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ops.cli", "serve", "procurement", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent(),
+        )
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}", process)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            raw.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+            raw.recv(1024)  # uvicorn answers 400 and logs a warning
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    lines = [line for line in log.read_text().splitlines() if line.strip()]
+    parsed = [orjson.loads(line) for line in lines]  # fails on the first line that is not JSON
+    [warning] = [p for p in parsed if p["message"] == "Invalid HTTP request received."]
+    assert warning["logger"] == "uvicorn.error" and warning["level"] == "warning"
+    assert warning["service"] == "procurement"
