@@ -5,6 +5,13 @@ the same key and the same request replays that answer with `Idempotent-Replayed:
 key with a different request is a 422, and one arriving while the first still runs is a 409.
 Answers of 5xx are not kept, so a failed request can be retried. Keys are scoped per caller (a
 hash of the Authorization header) and kept for `ttl` (24 h).
+
+A reservation is a lease: if the process running the first request dies (a replica killed, a
+crash), its key would otherwise answer 409 for the key's whole lifetime. Once the reservation is
+older than `lease` (2 minutes, four times the gateway's upstream timeout), a retry with the same
+request takes the key over and runs. What is not covered: a process that died after its request
+committed but before it stored the answer (milliseconds); the retry then runs again, and the
+domain's own rules (a quote accepted once, an invoice paid once) decide.
 """
 
 from __future__ import annotations
@@ -25,9 +32,12 @@ _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
 class IdempotencyMiddleware:
-    def __init__(self, app: ASGIApp, ttl: timedelta = timedelta(hours=24)) -> None:
+    def __init__(
+        self, app: ASGIApp, ttl: timedelta = timedelta(hours=24), lease: timedelta = timedelta(minutes=2)
+    ) -> None:
         self.app = app
         self.ttl = ttl
+        self.lease = lease
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in WRITE_METHODS:
@@ -85,6 +95,17 @@ class IdempotencyMiddleware:
                         )
                 except IntegrityError:
                     row = (await conn.execute(select(table).where(where))).first()
+            elif row.status == 0 and row.fingerprint == fingerprint:
+                # Still reserved: by a request that runs, or by one whose process died. Past the
+                # lease it is the latter; one retry wins the conditional update and runs.
+                now = utcnow()
+                taken = await conn.execute(
+                    update(table)
+                    .where(where, table.c.status == 0, table.c.created_at < now - self.lease)
+                    .values(created_at=now)
+                )
+                if taken.rowcount == 1:
+                    row = None
         if row is not None:
             if row.fingerprint != fingerprint:
                 response = problem(

@@ -83,3 +83,55 @@ async def test_concurrent_requests_with_one_key_apply_once(client, settings):
     created = {r.json()["id"] for r in results if r.status_code == 201}
     assert len(created) == 1
     assert await entries(settings) == 1
+
+
+async def test_a_key_reserved_by_a_process_that_died_is_taken_over_after_the_lease(client, settings):
+    """A replica killed mid-request leaves its reservation behind: 409 within the lease, then a retry runs."""
+    import hashlib
+    from datetime import timedelta
+
+    from sqlalchemy import insert, update
+
+    from hanse.db import Database
+    from hanse.events import utcnow
+
+    body = b'{"account":"lease","amount":7}'
+    headers = {"Idempotency-Key": "k-lease", "Content-Type": "application/json"}
+    db = Database(settings.database_url, ledger.Model.metadata, settings=settings)
+    table = db.metadata.tables["idempotency_key"]
+    principal = hashlib.sha256(client.headers["Authorization"].encode()).hexdigest()[:32]
+    # What the dead process wrote when it took the key, the same request as the retry's.
+    fingerprint = hashlib.sha256(b"\n".join([b"POST", b"/entries", b"", body])).hexdigest()
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            insert(table).values(
+                key="k-lease",
+                principal=principal,
+                method="POST",
+                path="/entries",
+                fingerprint=fingerprint,
+                status=0,
+                body=b"",
+                content_type="",
+                created_at=utcnow() - timedelta(seconds=10),
+            )
+        )
+    try:
+        # Within the lease the first request may still be running: the retry must not run beside it.
+        early = await client.post("/entries", content=body, headers=headers)
+        assert early.status_code == 409 and early.headers["content-type"] == "application/problem+json"
+        # Another request under the same key is refused whatever the age of the reservation.
+        async with db.engine.begin() as conn:
+            await conn.execute(update(table).values(created_at=utcnow() - timedelta(minutes=3)))
+        other = await client.post("/entries", content=b'{"account":"lease","amount":8}', headers=headers)
+        assert other.status_code == 422
+        assert await entries(settings) == 0
+
+        retried = await client.post("/entries", content=body, headers=headers)
+        assert retried.status_code == 201, retried.text
+        again = await client.post("/entries", content=body, headers=headers)
+        assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
+        assert again.json() == retried.json()
+        assert await entries(settings) == 1
+    finally:
+        await db.dispose()
