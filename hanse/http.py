@@ -59,6 +59,22 @@ def problem(
     return Response(orjson.dumps(body, default=str), status_code=status, media_type=PROBLEM, headers=headers)
 
 
+def onward_headers() -> dict[str, str]:
+    """Headers for a call to another service made on behalf of this request or event.
+
+    The request id, so both services' log lines carry it (as the gateway forwards it), and the
+    `traceparent` of the current span, so the called service's server span joins this trace.
+    """
+    headers: dict[str, str] = {}
+    rid = logs.request_id.get()
+    if rid:
+        headers["X-Request-ID"] = rid
+    parent = tracing.current_traceparent()
+    if parent:
+        headers["traceparent"] = parent
+    return headers
+
+
 def client_address(request: Request, *, behind_gateway: bool) -> str:
     """Who is asking: the peer address, or behind the gateway the address the gateway saw.
 

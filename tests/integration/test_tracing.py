@@ -160,3 +160,63 @@ async def test_one_orders_spans_form_one_trace_across_every_department(exporter,
         publish = publishes[attributes["messaging.message.id"]]
         assert publish.parent is not None and publish.parent.span_id == producer.context.span_id
         assert [link.context.span_id for link in span.links] == [publish.context.span_id]
+
+
+async def test_a_call_from_one_department_to_another_stays_in_the_callers_trace(exporter, platform: Gateway):
+    """A DAP quote: sales asks logistics for the freight; logistics' server span is a child of sales'."""
+    gw = platform
+    admin = gw.auth("admin")
+
+    async def post(path: str, body: dict, **headers: str) -> dict:
+        response = await gw.client.post(f"/api/v1{path}", json=body, headers={**admin, **headers})
+        assert response.status_code in (200, 201), f"{path}: {response.status_code} {response.text}"
+        return response.json()
+
+    sku = f"PUMP-{uuid.uuid4().hex[:6].upper()}"
+    await post(
+        "/sales/products",
+        {
+            "sku": sku,
+            "name": "Centrifugal pump",
+            "hs_code": "8413.70",
+            "origin_country": "DE",
+            "unit_price": {"amount": "100.00", "currency": "EUR"},
+            "unit_weight_kg": "12.5",
+        },
+    )
+    account = await post(
+        "/sales/accounts",
+        {
+            "company": "Fret SA",
+            "country": "FR",
+            "email": "buyer@example.com",
+            "currency": "EUR",
+            "payment_terms": "net_30",
+        },
+    )
+    trace_id, client_span_id = secrets.token_hex(16), secrets.token_hex(8)
+    quote = await post(
+        "/sales/quotes",
+        {
+            "account_id": account["id"],
+            "currency": "EUR",
+            "incoterm": "DAP",
+            "named_place": "Lyon",
+            "destination_country": "FR",
+            "lines": [{"sku": sku, "quantity": 2}],
+        },
+        traceparent=f"00-{trace_id}-{client_span_id}-01",
+    )
+    assert quote["freight"] is not None, "DAP: the seller pays the freight, so logistics priced it"
+
+    async def rates_and_caller() -> tuple[ReadableSpan, ReadableSpan] | None:
+        spans = {s.context.span_id: s for s in exporter.get_finished_spans()}
+        for span in spans.values():
+            if service(span) == "logistics" and span.kind == SpanKind.SERVER and "/rates" in span.name:
+                caller = spans.get(span.parent.span_id) if span.parent else None
+                return (span, caller) if caller else None  # the caller's span ends after its response
+        return None
+
+    rates, caller = await eventually(rates_and_caller, timeout=10)
+    assert hex_id(rates.context.trace_id, 32) == trace_id
+    assert (service(caller), caller.kind) == ("sales", SpanKind.SERVER)

@@ -19,6 +19,7 @@ from sqlmodel import select
 from hanse.auth import issue_token
 from hanse.db import claim
 from hanse.events import utcnow
+from hanse.http import onward_headers
 from hanse.settings import Settings
 from hanse.uow import Attachment
 from services import service_url
@@ -98,7 +99,7 @@ async def fetch_invoice_pdf(settings: Settings, config: SalesConfig, invoice_id:
     token, _ = issue_token("service:sales", ["sales"], settings)
     url = f"{service_url(settings, 'finance')}/api/v1/finance/invoices/{invoice_id}/pdf"
     async with httpx.AsyncClient(timeout=config.finance_timeout) as client:
-        response = await client.get(url, headers={"Authorization": f"Bearer {token}"})
+        response = await client.get(url, headers={"Authorization": f"Bearer {token}", **onward_headers()})
     if response.status_code != 200 or not response.content.startswith(b"%PDF"):
         raise RuntimeError(f"finance answered {response.status_code} for the PDF of invoice {invoice_id}")
     return response.content
