@@ -122,6 +122,30 @@ def process_env(data_dir: str, broker_port: int, **extra: str) -> dict[str, str]
     }
 
 
+CLI = [sys.executable, "-m", "ops.cli"]
+
+
+def start_broker(port: int, env: dict[str, str]) -> subprocess.Popen:
+    """The embedded broker of a benchmark's processes, on its own port, given a second to listen."""
+    process = subprocess.Popen([*CLI, "broker", "--port", str(port)], env=env, stdout=subprocess.DEVNULL)
+    time.sleep(1.0)
+    return process
+
+
+def serve(name: str, port: int, env: dict[str, str], procs: list[subprocess.Popen], ready: str = "/readyz") -> str:
+    """`hanse serve <name>` on `port`, added to `procs` (so `stop` ends it); its base URL once `ready` answers."""
+    procs.append(subprocess.Popen([*CLI, "serve", name, "--port", str(port)], env=env))
+    base = f"http://127.0.0.1:{port}"
+    _wait(base + ready)
+    return base
+
+
+def bench_token(subject: str, *roles: str) -> str:
+    """A token the benchmark's processes accept (they share SECRET)."""
+    token, _ = issue_token(subject, list(roles), Settings(env="dev", jwt_secret=SECRET))
+    return token
+
+
 def stop(procs: list[subprocess.Popen]) -> None:
     """Terminate the processes last-started first, and kill what has not ended after 20 s."""
     for p in reversed(procs):
@@ -154,17 +178,11 @@ def sales_behind_gateway() -> Iterator[Running]:
         # Counted on every request like in production, but never reached by the benchmark.
         HANSE_GATEWAY_RATE_LIMIT="100000000/minute",
     )
-    cli = [sys.executable, "-m", "ops.cli"]
-    procs = [subprocess.Popen([*cli, "broker", "--port", str(broker_port)], env=env, stdout=subprocess.DEVNULL)]
+    procs = [start_broker(broker_port, env)]
     try:
-        time.sleep(1.0)
-        procs.append(subprocess.Popen([*cli, "serve", "sales", "--port", str(sales_port)], env=env))
-        procs.append(subprocess.Popen([*cli, "serve", "gateway", "--port", str(gateway_port)], env=env))
-        direct, gateway = f"http://127.0.0.1:{sales_port}", f"http://127.0.0.1:{gateway_port}"
-        _wait(f"{direct}/readyz")
-        _wait(f"{gateway}/livez")
-        settings = Settings(env="dev", jwt_secret=SECRET)
-        admin, _ = issue_token("bench-admin", ["admin"], settings)
+        direct = serve("sales", sales_port, env, procs)
+        gateway = serve("gateway", gateway_port, env, procs, ready="/livez")
+        admin = bench_token("bench-admin", "admin")
         product = {
             "sku": "BENCH-1",
             "name": "Benchmark widget",
@@ -179,7 +197,7 @@ def sales_behind_gateway() -> Iterator[Running]:
         if created.status_code not in (201, 409):
             raise RuntimeError(f"seeding failed: {created.status_code} {created.text}")
         # A sales clerk's token: the gateway verifies it and checks the role matrix on every request.
-        token, _ = issue_token("bench-clerk", ["sales"], settings)
+        token = bench_token("bench-clerk", "sales")
         assert httpx.get(gateway + PATH, headers={"Authorization": f"Bearer {token}"}).status_code == 200
         yield Running(direct, gateway, token, {"broker": procs[0].pid, "sales": procs[1].pid, "gateway": procs[2].pid})
     finally:

@@ -23,12 +23,9 @@ from pathlib import Path
 
 import httpx
 
-from bench.gateway_proxy import _wait, load
-from hanse.auth import issue_token
-from hanse.settings import Settings
+from bench.gateway_proxy import CLI, SECRET, bench_token, load, serve, start_broker
 from tests.conftest import free_port
 
-SECRET = "bench-secret-" + "x" * 40
 MARKETING_SECRET = "bench-marketing-secret-" + "y" * 32
 LANGUAGES = ("en", "de", "fr", "es", "zh")
 
@@ -80,23 +77,19 @@ def run(n: int = 10_000, connections: int = 8, seconds: float = 5.0) -> dict:
         "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{broker_port}",
         "HANSE_LOG_LEVEL": "WARNING",
     }
-    cli = [sys.executable, "-m", "ops.cli"]
-    subprocess.run([*cli, "migrate", "marketing"], env=env, check=True, capture_output=True)
+    subprocess.run([*CLI, "migrate", "marketing"], env=env, check=True, capture_output=True)
     asyncio.run(seed(tmp / "marketing.db", n))
     procs = [
-        subprocess.Popen([*cli, "broker", "--port", str(broker_port)], env=env, stdout=subprocess.DEVNULL),
         subprocess.Popen(
-            [*cli, "smtp-sink", "--port", str(sink_port), "--dir", str(tmp / "mail")],
+            [*CLI, "smtp-sink", "--port", str(sink_port), "--dir", str(tmp / "mail")],
             env=env,
             stdout=subprocess.DEVNULL,
         ),
+        start_broker(broker_port, env),
     ]
     try:
-        time.sleep(1.0)
-        procs.append(subprocess.Popen([*cli, "serve", "marketing", "--port", str(port)], env=env))
-        base = f"http://127.0.0.1:{port}"
-        _wait(f"{base}/readyz")
-        token, _ = issue_token("bench-marketer", ["marketing"], Settings(env="dev", jwt_secret=SECRET))
+        base = serve("marketing", port, env, procs)
+        token = bench_token("bench-marketer", "marketing")
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
             body = {

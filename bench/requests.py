@@ -17,15 +17,13 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
 
-from bench.gateway_proxy import SECRET, _wait, load, process_env, stop
-from hanse.auth import issue_token
+from bench.gateway_proxy import _wait, bench_token, load, process_env, serve, start_broker, stop
 from hanse.settings import Settings
 from tests.conftest import free_port
 
@@ -116,20 +114,16 @@ def sales_and_minimal(database: str) -> Iterator[Pair]:
     )
     if database == "postgres":
         env["DATABASE_URL"] = url
-    cli = [sys.executable, "-m", "ops.cli"]
-    procs = [subprocess.Popen([*cli, "broker", "--port", str(broker_port)], env=env, stdout=subprocess.DEVNULL)]
+    procs = [start_broker(broker_port, env)]
     try:
-        time.sleep(1.0)
-        procs.append(subprocess.Popen([*cli, "serve", "sales", "--port", str(sales_port)], env=env))
-        hanse = f"http://127.0.0.1:{sales_port}"
-        _wait(f"{hanse}/readyz")
-        admin, _ = issue_token("bench-admin", ["admin"], Settings(env="dev", jwt_secret=SECRET))
+        hanse = serve("sales", sales_port, env, procs)
+        admin = bench_token("bench-admin", "admin")
         sku, order_id = _seed(hanse, admin)
         procs.append(subprocess.Popen([sys.executable, "-m", "bench.minimal_app", url, str(minimal_port)], env=env))
         minimal = f"http://127.0.0.1:{minimal_port}"
         _wait(f"{minimal}/products/{sku}")
         # A sales clerk's token, verified on every request as in production.
-        token, _ = issue_token("bench-clerk", ["sales"], Settings(env="dev", jwt_secret=SECRET))
+        token = bench_token("bench-clerk", "sales")
         yield Pair(hanse, minimal, token, sku, order_id)
     finally:
         stop(procs)

@@ -178,29 +178,20 @@ def entities_csv(n: int, seed: int = 99, prefix: str = "bench") -> bytes:
 
 def import_through_the_service(n: int) -> dict:
     """A list of n entities uploaded to compliance as `hanse serve` runs it, timed until its import job completes."""
-    import subprocess
-    import sys
     import tempfile
 
     import httpx
 
-    from bench.gateway_proxy import SECRET, _wait, process_env, stop
-    from hanse.auth import issue_token
-    from hanse.settings import Settings
+    from bench.gateway_proxy import bench_token, process_env, serve, start_broker, stop
     from tests.conftest import free_port
 
     tmp = tempfile.mkdtemp(prefix="hanse-bench-sanctions-")
     broker_port, port = free_port(), free_port()
     env = process_env(tmp, broker_port)
-    cli = [sys.executable, "-m", "ops.cli"]
-    procs = [subprocess.Popen([*cli, "broker", "--port", str(broker_port)], env=env, stdout=subprocess.DEVNULL)]
+    procs = [start_broker(broker_port, env)]
     try:
-        time.sleep(1.0)
-        procs.append(subprocess.Popen([*cli, "serve", "compliance", "--port", str(port)], env=env))
-        base = f"http://127.0.0.1:{port}/api/v1/compliance"
-        _wait(f"http://127.0.0.1:{port}/readyz")
-        token, _ = issue_token("bench-admin", ["admin"], Settings(env="dev", jwt_secret=SECRET))
-        headers = {"Authorization": f"Bearer {token}"}
+        base = serve("compliance", port, env, procs) + "/api/v1/compliance"
+        headers = {"Authorization": f"Bearer {bench_token('bench-admin', 'admin')}"}
         body = entities_csv(n)
         started = time.monotonic()
         answer = httpx.post(

@@ -59,6 +59,27 @@ def service(span: ReadableSpan) -> str:
     return str((span.attributes or {}).get("hanse.service"))
 
 
+async def admin_post(gw: Gateway, path: str, body: dict, **headers: str) -> dict:
+    response = await gw.client.post(f"/api/v1{path}", json=body, headers={**gw.auth("admin"), **headers})
+    assert response.status_code in (200, 201), f"{path}: {response.status_code} {response.text}"
+    return response.json()
+
+
+async def new_product(gw: Gateway) -> str:
+    """A product through the gateway; its sku."""
+    sku = f"PUMP-{uuid.uuid4().hex[:6].upper()}"
+    body = {
+        "sku": sku,
+        "name": "Centrifugal pump",
+        "hs_code": "8413.70",
+        "origin_country": "DE",
+        "unit_price": {"amount": "100.00", "currency": "EUR"},
+        "unit_weight_kg": "12.5",
+    }
+    await admin_post(gw, "/sales/products", body)
+    return sku
+
+
 def hex_id(value: int, width: int) -> str:
     return format(value, f"0{width}x")
 
@@ -68,24 +89,11 @@ async def test_one_orders_spans_form_one_trace_across_every_department(exporter,
     admin = gw.auth("admin")
 
     async def post(path: str, body: dict, **headers: str) -> dict:
-        response = await gw.client.post(f"/api/v1{path}", json=body, headers={**admin, **headers})
-        assert response.status_code in (200, 201), f"{path}: {response.status_code} {response.text}"
-        return response.json()
+        return await admin_post(gw, path, body, **headers)
 
     warehouse = f"WH-{uuid.uuid4().hex[:6].upper()}"
-    sku = f"PUMP-{uuid.uuid4().hex[:6].upper()}"
     await post("/logistics/warehouses", {"code": warehouse, "name": "Hamburg", "country": "DE"})
-    await post(
-        "/sales/products",
-        {
-            "sku": sku,
-            "name": "Centrifugal pump",
-            "hs_code": "8413.70",
-            "origin_country": "DE",
-            "unit_price": {"amount": "100.00", "currency": "EUR"},
-            "unit_weight_kg": "12.5",
-        },
-    )
+    sku = await new_product(gw)
     await post("/logistics/stock/receipts", {"sku": sku, "warehouse": warehouse, "quantity": 10})
     account = await post(
         "/sales/accounts",
@@ -165,26 +173,9 @@ async def test_one_orders_spans_form_one_trace_across_every_department(exporter,
 async def test_a_call_from_one_department_to_another_stays_in_the_callers_trace(exporter, platform: Gateway):
     """A DAP quote: sales asks logistics for the freight; logistics' server span is a child of sales'."""
     gw = platform
-    admin = gw.auth("admin")
-
-    async def post(path: str, body: dict, **headers: str) -> dict:
-        response = await gw.client.post(f"/api/v1{path}", json=body, headers={**admin, **headers})
-        assert response.status_code in (200, 201), f"{path}: {response.status_code} {response.text}"
-        return response.json()
-
-    sku = f"PUMP-{uuid.uuid4().hex[:6].upper()}"
-    await post(
-        "/sales/products",
-        {
-            "sku": sku,
-            "name": "Centrifugal pump",
-            "hs_code": "8413.70",
-            "origin_country": "DE",
-            "unit_price": {"amount": "100.00", "currency": "EUR"},
-            "unit_weight_kg": "12.5",
-        },
-    )
-    account = await post(
+    sku = await new_product(gw)
+    account = await admin_post(
+        gw,
         "/sales/accounts",
         {
             "company": "Fret SA",
@@ -195,7 +186,8 @@ async def test_a_call_from_one_department_to_another_stays_in_the_callers_trace(
         },
     )
     trace_id, client_span_id = secrets.token_hex(16), secrets.token_hex(8)
-    quote = await post(
+    quote = await admin_post(
+        gw,
         "/sales/quotes",
         {
             "account_id": account["id"],
