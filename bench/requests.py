@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from bench.gateway_proxy import _wait, bench_token, load, process_env, serve, start_broker, stop
+from bench.gateway_proxy import _wait, bench_token, best_of_alternating, process_env, serve, start_broker, stop
 from hanse.settings import Settings
 from tests.conftest import free_port
 
@@ -142,13 +142,10 @@ def run(database: str, connections: int = 32, seconds: float = 4.0, rounds: int 
                 answer = httpx.get(base + path, headers={"Authorization": f"Bearer {pair.token}"}, timeout=10)
                 if answer.status_code != 200:
                     raise RuntimeError(f"{base}{path}: {answer.status_code} {answer.text[:200]}")
-            hanse, minimal = [], []
-            for _ in range(rounds):
-                minimal.append(load(pair.minimal + minimal_path, pair.token, connections, seconds))
-                hanse.append(load(pair.hanse + hanse_path, pair.token, connections, seconds))
-            best_h = max(hanse, key=lambda r: r["rps"])
-            best_m = max(minimal, key=lambda r: r["rps"])
-            results[label] = {"hanse": best_h, "minimal": best_m, "ratio": best_h["rps"] / best_m["rps"]}
+            minimal, hanse, ratio = best_of_alternating(
+                pair.minimal + minimal_path, pair.hanse + hanse_path, pair.token, connections, seconds, rounds
+            )
+            results[label] = {"hanse": hanse, "minimal": minimal, "ratio": ratio}
     return results
 
 

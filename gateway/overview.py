@@ -47,6 +47,14 @@ class OverviewSettings(BaseSettings):
     timeline_wait_seconds: float = 5.0
 
 
+def overview_settings(app: FastAPI) -> OverviewSettings:
+    """The overview's settings, read from the environment once per app (not on every request)."""
+    tuning = getattr(app.state, "overview_settings", None)
+    if tuning is None:
+        tuning = app.state.overview_settings = OverviewSettings()
+    return tuning
+
+
 class SectionUnavailable(BaseModel):
     status: str = "unavailable"
     department: str
@@ -81,7 +89,7 @@ class DepartmentReader:
         proxy = app.state.proxy
         self.session: aiohttp.ClientSession = proxy.session
         self.upstreams: dict[str, str] = proxy.upstreams
-        tuning = getattr(app.state, "overview_settings", None) or OverviewSettings()
+        tuning = overview_settings(app)
         self.timeout = aiohttp.ClientTimeout(
             total=tuning.timeout_seconds, sock_connect=min(3.0, tuning.timeout_seconds)
         )
@@ -154,8 +162,7 @@ async def _timeline(app: FastAPI, order_id: str) -> list[TimelineEntry] | Sectio
     # (a burst, a rebalance) costs at most the wait, and the timeline then shows what it has.
     consumer = getattr(app.state, "timeline_consumer", None)
     if consumer is not None:
-        tuning = getattr(app.state, "overview_settings", None) or OverviewSettings()
-        await consumer.caught_up(tuning.timeline_wait_seconds)
+        await consumer.caught_up(overview_settings(app).timeline_wait_seconds)
     try:
         return await timeline_of(app.state.db, order_id)
     except Exception as exc:  # the gateway's own database: still answer with what the departments said

@@ -94,8 +94,7 @@ class Consumer:
         self._stopping = False
         self._closed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._in_loop = False
-        self._looping = asyncio.Event()  # set while _in_loop: what `caught_up` waits for
+        self._looping = asyncio.Event()  # set while the loop consumes: what `stop` and `caught_up` look at
         self.processed = 0
         # Per assigned partition: the offset after the last record handled and committed here.
         self._handled: dict[TopicPartition, int] = {}
@@ -110,11 +109,9 @@ class Consumer:
                 try:
                     await self._start()
                     failures = 0
-                    self._in_loop = True
                     self._looping.set()
                     await self._loop()
                 except (TimeoutError, KafkaError, OSError) as exc:
-                    self._in_loop = False
                     self._looping.clear()
                     failures += 1
                     delay = min(0.2 * 2**failures, 5.0)
@@ -171,7 +168,7 @@ class Consumer:
     async def stop(self, timeout: float = 10.0) -> None:
         """Finish the batch in hand, commit its offsets, then leave the group."""
         self._stopping = True
-        if self._task is not None and not self._in_loop:
+        if self._task is not None and not self._looping.is_set():
             # Still joining the group or backing off: nothing is in hand, so don't wait for the join.
             self._task.cancel()
         with contextlib.suppress(asyncio.TimeoutError):
@@ -220,7 +217,7 @@ class Consumer:
                         # per round trip): another replica's partitions, and ours handled before a restart.
                         committed = await consumer._coordinator.fetch_committed_offsets(list(behind))
                         for tp, found in committed.items():
-                            if found is not None and found.offset >= behind.get(tp, 0) > 0:
+                            if found is not None and found.offset >= behind[tp]:
                                 del behind[tp]
                     if behind:
                         await asyncio.sleep(poll)

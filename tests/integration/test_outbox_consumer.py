@@ -268,7 +268,7 @@ async def test_caught_up_waits_until_everything_published_before_it_is_handled(s
     async with running(consumer), _opened_at_exit(gate):
 
         async def in_loop() -> bool:
-            return consumer._in_loop
+            return consumer._looping.is_set()
 
         await eventually(in_loop)
         # Published but held in the handler: behind, and the wait gives up when its time is out.
