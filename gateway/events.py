@@ -190,6 +190,12 @@ async def timeline_of(db: Database, correlation_id: str, limit: int = 1000) -> l
 def _timeline_handler(db: Database, hub: TimelineHub, settings: Any) -> Any:
     reg = event_registry()
     table = TimelineEvent.__table__  # type: ignore[attr-defined]
+    # Built once, the values bound per event: building `insert().values(...)` per event (and its
+    # cache key) cost more than running it.
+    inserts = {
+        "postgresql": pg_insert(table).on_conflict_do_nothing(index_elements=["event_id"]),
+        "sqlite": sqlite_insert(table).on_conflict_do_nothing(index_elements=["event_id"]),
+    }
 
     async def record_event(uow: UnitOfWork[None], payload: EventPayload) -> None:
         session = uow.session
@@ -213,8 +219,7 @@ def _timeline_handler(db: Database, hub: TimelineHub, settings: Any) -> Any:
             "cloudevent": event.to_json().decode(),
             "received_at": utcnow(),
         }
-        insert = pg_insert if postgres else sqlite_insert
-        await conn.execute(insert(table).values(**values).on_conflict_do_nothing(index_elements=["event_id"]))
+        await conn.execute(inserts[conn.dialect.name], values)
         if not session.info.get("timeline_notify"):
             session.info["timeline_notify"] = True
             sa_event.listen(session.sync_session, "after_commit", lambda _s: hub.notify(), once=True)

@@ -30,7 +30,14 @@ from hanse.consumer import Consumer, Handler
 from hanse.db import Database
 from hanse.documents import DocumentTemplates
 from hanse.events import EventRegistry
-from hanse.http import EdgeMiddleware, install_docs, install_problem_handlers, operation_id, problem
+from hanse.http import (
+    EdgeMiddleware,
+    close_department_client,
+    install_docs,
+    install_problem_handlers,
+    operation_id,
+    problem,
+)
 from hanse.idempotency import IdempotencyMiddleware
 from hanse.mail import MailTemplates, MailWorker
 from hanse.metrics import CONTENT_TYPE_LATEST, Metrics
@@ -142,6 +149,7 @@ def create_service(
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+            await close_department_client()
             await database.dispose()
 
     app = FastAPI(

@@ -6,7 +6,9 @@ work, so a run's state changes and events commit together or not at all. On Post
 locks the rows it returns and skips rows another replica holds (FOR UPDATE SKIP LOCKED): several
 replicas run the same job and never handle one row twice. SQLite has one writer at a time, so a
 run there already holds the database. A job that fails is logged and tried again at its next
-interval; it never stops the others.
+interval; it never stops the others. A job that works off a queue (`drain=True`) runs again at
+once after a run that handled rows, so a backlog drains as fast as the work allows instead of one
+batch per interval; its interval is how long an empty queue waits.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ class Job:
     name: str
     every_seconds: float
     run: Callable[[UnitOfWork[Any]], Awaitable[int]]
+    # A queue: run again at once while runs handle rows. Not for jobs that handle the same rows on
+    # every run (re-screening), which would never stop.
+    drain: bool = False
 
 
 class Scheduler:
@@ -72,6 +77,8 @@ class Scheduler:
                     continue
                 if handled:
                     log.info("scheduler: job %s handled %d", job.name, handled)
+                    if job.drain:
+                        due[job.name] = time.monotonic()
             wait = min(due.values(), default=now + 60) - time.monotonic()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), max(wait, 0.01))

@@ -27,7 +27,7 @@ def build(settings: Settings | None = None, config: SalesConfig | None = None) -
         jobs=[
             Job("ticket-sla-breaches", every_seconds=config.sla_check_seconds, run=tickets.publish_breaches),
             Job("inquiries-lost", every_seconds=config.sla_check_seconds, run=inquiries.mark_lost_inquiries),
-            Job("invoice-mail", every_seconds=config.invoice_mail_seconds, run=notify.send_invoice_mails),
+            Job("invoice-mail", every_seconds=config.invoice_mail_seconds, run=notify.send_invoice_mails, drain=True),
         ],
         templates=Path(__file__).parent / "templates",
     )

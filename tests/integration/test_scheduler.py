@@ -105,6 +105,37 @@ async def test_a_failing_job_is_retried_at_its_next_interval_and_keeps_nothing(d
     assert await counts(db) == (3, 0, 3), "the failed run rolled back; the retry did the work once"
 
 
+async def test_a_queue_job_drains_its_backlog_at_once_and_an_interval_job_waits(db: Database):
+    """`drain=True`: after a run that handled rows the next starts at once (the interval is 60 s
+    here); without it one batch per interval. The drained queue's last run found nothing and waits."""
+    await add_reminders(db, due=170, later=5)
+    runs = {"queue": 0, "interval": 0}
+
+    def counted(name: str):
+        async def run(uow: UnitOfWork[None]) -> int:
+            runs[name] += 1
+            return await send_due_reminders(uow) if name == "queue" else 0
+
+        return run
+
+    queue = Job("queue", every_seconds=60, run=counted("queue"), drain=True)
+    interval = Job("interval", every_seconds=60, run=counted("interval"))
+    scheduler = Scheduler(db, db.settings, None, [queue, interval])
+    task = asyncio.create_task(scheduler.run())
+    try:
+        for _ in range(250):
+            if scheduler.handled["queue"] == 170:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.3)  # room for runs that should not happen
+    finally:
+        scheduler.stop()
+        await asyncio.wait_for(task, 5)
+    assert scheduler.handled["queue"] == 170, "50 + 50 + 50 + 20 in four runs, not one run a minute"
+    assert runs == {"queue": 5, "interval": 1}, "the empty fifth run waits its interval; so does the other job"
+    assert await counts(db) == (170, 0, 170)
+
+
 def test_job_names_must_be_unique():
     job = Job("same", every_seconds=1, run=send_due_reminders)
     with pytest.raises(ValueError, match="unique"):
