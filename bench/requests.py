@@ -7,6 +7,10 @@ making the queries the sales routes make and answering with orjson. Then, for th
 the order GET and the first page of the order list (50 orders with their lines, history and
 returns), it alternates load runs against the two (wrk, 32 connections) and prints Hanse's
 requests/s as a ratio of the minimal app's. Target: 0.5 for each (docs/performance.md).
+
+A third process, the minimal app behind Hanse's HTTP edge (`bench.minimal_app ... edge`: the
+services' middleware and the per-request token check, still the raw driver), is measured the same
+way: its ratio is the most any read path under that edge could reach.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ ORDERS = 60
 class Pair:
     hanse: str  # sales' base URL
     minimal: str
+    edge: str  # the minimal app behind Hanse's HTTP edge
     token: str
     sku: str
     order_id: str
@@ -104,7 +109,7 @@ def _seed(base: str, token: str) -> tuple[str, str]:
 @contextlib.contextmanager
 def sales_and_minimal(database: str) -> Iterator[Pair]:
     tmp = tempfile.mkdtemp(prefix="hanse-bench-requests-")
-    broker_port, sales_port, minimal_port = free_port(), free_port(), free_port()
+    broker_port, sales_port, minimal_port, edge_port = free_port(), free_port(), free_port(), free_port()
     env = process_env(tmp, broker_port)
     prefix = f"bench_{uuid.uuid4().hex[:8]}_"
     if database == "postgres":
@@ -120,11 +125,14 @@ def sales_and_minimal(database: str) -> Iterator[Pair]:
         admin = bench_token("bench-admin", "admin")
         sku, order_id = _seed(hanse, admin)
         procs.append(subprocess.Popen([sys.executable, "-m", "bench.minimal_app", url, str(minimal_port)], env=env))
-        minimal = f"http://127.0.0.1:{minimal_port}"
+        minimal_app = [sys.executable, "-m", "bench.minimal_app", url, str(edge_port), "edge"]
+        procs.append(subprocess.Popen(minimal_app, env=env))
+        minimal, edge = f"http://127.0.0.1:{minimal_port}", f"http://127.0.0.1:{edge_port}"
         _wait(f"{minimal}/products/{sku}")
         # A sales clerk's token, verified on every request as in production.
         token = bench_token("bench-clerk", "sales")
-        yield Pair(hanse, minimal, token, sku, order_id)
+        _wait(f"{edge}/openapi.json")  # its routes want the token; this answers once its lifespan ran
+        yield Pair(hanse, minimal, edge, token, sku, order_id)
     finally:
         stop(procs)
         if database == "postgres":
@@ -138,14 +146,18 @@ def run(database: str, connections: int = 32, seconds: float = 4.0, rounds: int 
     results: dict[str, dict] = {}
     with sales_and_minimal(database) as pair:
         for label, (hanse_path, minimal_path) in pair.paths().items():
-            for base, path in ((pair.hanse, hanse_path), (pair.minimal, minimal_path)):
+            for base, path in ((pair.hanse, hanse_path), (pair.minimal, minimal_path), (pair.edge, minimal_path)):
                 answer = httpx.get(base + path, headers={"Authorization": f"Bearer {pair.token}"}, timeout=10)
                 if answer.status_code != 200:
                     raise RuntimeError(f"{base}{path}: {answer.status_code} {answer.text[:200]}")
             minimal, hanse, ratio = best_of_alternating(
                 pair.minimal + minimal_path, pair.hanse + hanse_path, pair.token, connections, seconds, rounds
             )
+            _, edge, edge_ratio = best_of_alternating(
+                pair.minimal + minimal_path, pair.edge + minimal_path, pair.token, connections, seconds, rounds
+            )
             results[label] = {"hanse": hanse, "minimal": minimal, "ratio": ratio}
+            results[label].update(edge=edge, edge_ratio=edge_ratio)
     return results
 
 
@@ -170,6 +182,11 @@ def main() -> None:
                 f"  [{database:<8}] {label:<16}: minimal {m['rps']:7.0f} req/s, hanse {h['rps']:7.0f} req/s "
                 f"(p99 {h['p99_ms']} ms, errors {h['errors'] + m['errors']})  ratio {r['ratio']:.2f}  "
                 f"(target >= {TARGET_RATIO}: {verdict})",
+                flush=True,
+            )
+            print(
+                f"  [{database:<8}] {'':<16}  the minimal app behind Hanse's edge (middleware, token): "
+                f"{r['edge']['rps']:7.0f} req/s  ratio {r['edge_ratio']:.2f}  (the ceiling under that edge)",
                 flush=True,
             )
 

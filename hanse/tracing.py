@@ -33,6 +33,7 @@ __all__ = [
     "SpanKind",
     "Tracer",
     "configure",
+    "current_context",
     "current_traceparent",
     "enabled",
     "extract",
@@ -140,6 +141,11 @@ def traceparent_of(span: Span) -> str | None:
     carrier: dict[str, str] = {}
     _propagator.inject(carrier, context=trace.set_span_in_context(span, Context()))
     return carrier.get("traceparent")
+
+
+def current_context() -> Context:
+    """The context this code runs in: a request's or a handler's span, or none (a job: a new trace)."""
+    return otel_context.get_current()
 
 
 def current_traceparent() -> str | None:

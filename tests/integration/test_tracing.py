@@ -169,6 +169,21 @@ async def test_one_orders_spans_form_one_trace_across_every_department(exporter,
         assert publish.parent is not None and publish.parent.span_id == producer.context.span_id
         assert [link.context.span_id for link in span.links] == [publish.context.span_id]
 
+    # The proforma's mail: sales' scheduler job fetches its PDF from finance outside any request or
+    # event, so its client span starts a trace of its own and finance's server span is its child.
+    async def pdf_fetch() -> tuple[ReadableSpan, ReadableSpan] | None:
+        finished = {s.context.span_id: s for s in exporter.get_finished_spans()}
+        for span in finished.values():
+            if service(span) == "finance" and span.kind == SpanKind.SERVER and span.name.endswith("/pdf"):
+                caller = finished.get(span.parent.span_id) if span.parent else None
+                if caller is not None:
+                    return span, caller
+        return None
+
+    pdf, caller = await eventually(pdf_fetch, timeout=20)
+    assert (service(caller), caller.kind, caller.name, caller.parent) == ("sales", SpanKind.CLIENT, "GET finance", None)
+    assert pdf.context.trace_id == caller.context.trace_id
+
 
 async def test_a_call_from_one_department_to_another_stays_in_the_callers_trace(exporter, platform: Gateway):
     """A DAP quote: sales asks logistics for the freight; logistics' server span is a child of sales'."""
@@ -201,14 +216,18 @@ async def test_a_call_from_one_department_to_another_stays_in_the_callers_trace(
     )
     assert quote["freight"] is not None, "DAP: the seller pays the freight, so logistics priced it"
 
-    async def rates_and_caller() -> tuple[ReadableSpan, ReadableSpan] | None:
+    async def rates_and_callers() -> tuple[ReadableSpan, ReadableSpan, ReadableSpan] | None:
         spans = {s.context.span_id: s for s in exporter.get_finished_spans()}
         for span in spans.values():
             if service(span) == "logistics" and span.kind == SpanKind.SERVER and "/rates" in span.name:
+                # The callers' spans end after their responses: wait for both.
                 caller = spans.get(span.parent.span_id) if span.parent else None
-                return (span, caller) if caller else None  # the caller's span ends after its response
+                server = spans.get(caller.parent.span_id) if caller and caller.parent else None
+                return (span, caller, server) if caller and server else None
         return None
 
-    rates, caller = await eventually(rates_and_caller, timeout=10)
+    rates, caller, server = await eventually(rates_and_callers, timeout=10)
     assert hex_id(rates.context.trace_id, 32) == trace_id
-    assert (service(caller), caller.kind) == ("sales", SpanKind.SERVER)
+    # Sales' client span of the call (hanse.http.department_client), under its server span.
+    assert (service(caller), caller.kind, caller.name) == ("sales", SpanKind.CLIENT, "POST logistics")
+    assert (service(server), server.kind) == ("sales", SpanKind.SERVER)
