@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
 import aiosqlite
 import pytest
-from sqlalchemy import MetaData, text
+from sqlalchemy import MetaData, event, text
 from sqlalchemy.exc import DBAPIError
 
-from hanse.db import Database, drop_postgres_database, ensure_postgres_database, kernel_tables
+from hanse.db import Database, FairPool, drop_postgres_database, ensure_postgres_database, kernel_tables
 from tests.conftest import PG_BASE, postgres_available
 
 
@@ -119,3 +120,35 @@ async def test_reads_see_what_was_committed(database: Database):
         assert await _rows(database) == []  # not yet committed: a reader does not see it
         await session.commit()
     assert await _rows(database) == [4]
+
+
+async def test_waiting_sessions_are_served_in_arrival_order(database: Database):
+    """Every pool is first come, first served (hanse.db.FairQueue): with every reader connection
+    held, sessions that ask one after another get the connections in that order."""
+    assert isinstance(database.engine.pool, FairPool) and isinstance(database.read_engine.pool, FairPool)
+    held = [await database.read_engine.connect() for _ in range(database.read_engine.pool.size())]
+    for conn in held:
+        await conn.execute(text("SELECT 1"))
+    served: list[str] = []  # which task got a connection, in the order the pool handed them out
+
+    def checked_out(*_: object) -> None:
+        task = asyncio.current_task()
+        if task is not None and task.get_name().startswith("reader-"):
+            served.append(task.get_name())
+
+    event.listen(database.read_engine.sync_engine, "checkout", checked_out)
+
+    async def read() -> None:
+        async with database.read_session() as session:
+            await session.execute(text("SELECT 1"))
+
+    waiting = []
+    for n in range(6):
+        waiting.append(asyncio.create_task(read(), name=f"reader-{n}"))
+        await asyncio.sleep(0.02)  # each is queued before the next asks
+    assert served == [], "every connection is held: all six wait"
+    for conn in held:
+        await conn.close()
+    await asyncio.wait_for(asyncio.gather(*waiting), 10)
+    event.remove(database.read_engine.sync_engine, "checkout", checked_out)
+    assert served == [f"reader-{n}" for n in range(6)]
