@@ -425,6 +425,8 @@ class FairPool(AsyncAdaptedQueuePool):
     """Every engine's pool: SQLAlchemy's async queue pool with a first-come, first-served queue."""
 
     _queue_class = FairQueue
+    # Log as the pool it extends: under "hanse." its checkout lines would join our DEBUG logs.
+    _sqla_logger_namespace = "sqlalchemy.pool.impl.AsyncAdaptedQueuePool"
 
 
 # A pooled PostgreSQL connection idle this long is pinged before use (a database restart in between).
