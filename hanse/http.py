@@ -62,32 +62,21 @@ def problem(
     return Response(orjson.dumps(body, default=str), status_code=status, media_type=PROBLEM, headers=headers)
 
 
-def onward_headers() -> dict[str, str]:
-    """Headers for a call to another service made on behalf of this request or event.
-
-    The request id, so both services' log lines carry it (as the gateway forwards it), and the
-    `traceparent` of the current span, so the called service's server span joins this trace.
-    """
-    headers: dict[str, str] = {}
-    rid = logs.request_id.get()
-    if rid:
-        headers["X-Request-ID"] = rid
-    parent = tracing.current_traceparent()
-    if parent:
-        headers["traceparent"] = parent
-    return headers
-
-
-class _TracedTransport(httpx.AsyncBaseTransport):
-    """A CLIENT span around each call to another department, and its traceparent on the request:
-    the called department's server span is its child. Under the current span (the request's, the
-    event handler's), or the root of a trace of its own where there is none (a scheduler job's
-    call, such as sales fetching an invoice's PDF for its mail). Tracing off: the call as it is."""
+class _OnwardTransport(httpx.AsyncBaseTransport):
+    """What a call to another department carries on behalf of this request or event, so callers
+    need not remember it: the request id, so both services' log lines name it (as the gateway
+    forwards it), and with tracing on a CLIENT span around the call whose traceparent the request
+    carries, so the called department's server span is its child. The span is under the current
+    one (the request's, the event handler's), or the root of a trace of its own where there is
+    none (a scheduler job's call, such as sales fetching an invoice's PDF for its mail)."""
 
     def __init__(self) -> None:
         self._inner = httpx.AsyncHTTPTransport()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        rid = logs.request_id.get()
+        if rid and "x-request-id" not in request.headers:
+            request.headers["X-Request-ID"] = rid
         service = logs.service.get() or "hanse"
         tracer = tracing.tracer(service)
         if tracer is None:
@@ -133,7 +122,7 @@ def department_client() -> httpx.AsyncClient:
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None or client.is_closed:
-        client = _clients[loop] = httpx.AsyncClient(timeout=10.0, transport=_TracedTransport())
+        client = _clients[loop] = httpx.AsyncClient(timeout=10.0, transport=_OnwardTransport())
     return client
 
 

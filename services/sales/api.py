@@ -17,7 +17,7 @@ from sqlmodel import select
 
 from hanse.auth import CurrentPrincipal, Principal, issue_token, require_roles
 from hanse.errors import Conflict, Invalid, NotFound, Unavailable
-from hanse.http import client_address, department_client, onward_headers
+from hanse.http import client_address, department_client
 from hanse.money import FxRate, Money
 from hanse.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor, get_or_404, paginate
 from hanse.ratelimit import RateLimiter
@@ -177,7 +177,7 @@ async def price_freight(settings: Settings, draft: quotes.QuoteDraft) -> quotes.
     url = f"{service_url(settings, 'logistics')}/api/v1/logistics/rates"
     try:
         response = await department_client().post(
-            url, json=body, headers={"Authorization": f"Bearer {token}", **onward_headers()}, timeout=LOGISTICS_TIMEOUT
+            url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=LOGISTICS_TIMEOUT
         )
     except httpx.HTTPError as exc:
         raise Unavailable(

@@ -231,3 +231,6 @@ async def test_a_call_from_one_department_to_another_stays_in_the_callers_trace(
     # Sales' client span of the call (hanse.http.department_client), under its server span.
     assert (service(caller), caller.kind, caller.name) == ("sales", SpanKind.CLIENT, "POST logistics")
     assert (service(server), server.kind) == ("sales", SpanKind.SERVER)
+    # The call carries the request's id too, so both services' log lines name it.
+    request_id = (server.attributes or {})["hanse.request_id"]
+    assert (rates.attributes or {})["hanse.request_id"] == request_id

@@ -18,7 +18,7 @@ from sqlmodel import select
 from hanse.auth import issue_token
 from hanse.db import claim
 from hanse.events import utcnow
-from hanse.http import department_client, onward_headers
+from hanse.http import department_client
 from hanse.settings import Settings
 from hanse.uow import Attachment
 from services import service_url
@@ -98,7 +98,7 @@ async def fetch_invoice_pdf(settings: Settings, config: SalesConfig, invoice_id:
     token, _ = issue_token("service:sales", ["sales"], settings)
     url = f"{service_url(settings, 'finance')}/api/v1/finance/invoices/{invoice_id}/pdf"
     response = await department_client().get(
-        url, headers={"Authorization": f"Bearer {token}", **onward_headers()}, timeout=config.finance_timeout
+        url, headers={"Authorization": f"Bearer {token}"}, timeout=config.finance_timeout
     )
     if response.status_code != 200 or not response.content.startswith(b"%PDF"):
         raise RuntimeError(f"finance answered {response.status_code} for the PDF of invoice {invoice_id}")
