@@ -272,12 +272,13 @@ class Consumer:
         work: list[tuple[int, CloudEvent, EventPayload, Handler]] = []
         for i, record in enumerate(records):
             try:
-                event, payload, handler = self._decode(record)
+                decoded = self._decode(record)
             except DeadLetter as dead:
                 await self._dead_letter(record, dead)
                 outcomes[i] = "dead_lettered"
                 continue
-            if event is not None and handler is not None and payload is not None:
+            if decoded is not None:
+                event, payload, handler = decoded
                 types[i] = event.type
                 work.append((i, event, payload, handler))
         if len(work) > 1:
@@ -323,7 +324,8 @@ class Consumer:
                 await conn.execute(insert(self.inbox), claimed)
         return outcomes
 
-    def _decode(self, record: ConsumerRecord) -> tuple[CloudEvent | None, EventPayload | None, Handler | None]:
+    def _decode(self, record: ConsumerRecord) -> tuple[CloudEvent, EventPayload, Handler] | None:
+        """The event, its payload and its handler; None for a type no handler here takes."""
         try:
             raw = orjson.loads(record.value) if record.value is not None else None
         except orjson.JSONDecodeError as exc:
@@ -333,7 +335,7 @@ class Consumer:
         if isinstance(raw.get("type"), str) and raw["type"] not in self.handlers:
             # Another department's concern (most of a topic's events are): skipped before the envelope
             # is validated; the consumers that handle the type judge it.
-            return None, None, None
+            return None
         try:
             event = CloudEvent.model_validate(raw)
         except ValidationError as exc:
