@@ -73,18 +73,12 @@ DEPENDENCIES: list[Any] = []
 if EDGE:
     from fastapi import Depends
 
-    from hanse.auth import TokenCache, current_principal
-    from hanse.http import EdgeMiddleware, install_problem_handlers
-    from hanse.idempotency import IdempotencyMiddleware
+    from hanse.app import install_edge
+    from hanse.auth import current_principal
     from hanse.metrics import Metrics
     from hanse.settings import get_settings
 
-    app.state.settings = get_settings()
-    app.state.token_cache = TokenCache(app.state.settings)
-    install_problem_handlers(app)
-    # As create_service adds them: the edge outermost.
-    app.add_middleware(IdempotencyMiddleware)
-    app.add_middleware(EdgeMiddleware, metrics=Metrics("minimal"))
+    install_edge(app, get_settings(), Metrics("minimal"))  # as create_service installs it
     DEPENDENCIES.append(Depends(current_principal))
 
 

@@ -74,6 +74,18 @@ def migrations_of(models: ModuleType) -> Path:
     return Path(package.__file__ or "").resolve().parent / "migrations"
 
 
+def install_edge(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
+    """What every service has in front of its routes: tokens verified through a cache, problem+json
+    for every error, Idempotency-Key replays, and the edge middleware (request ids, logs, metrics,
+    the server span). `bench.minimal_app` puts it in front of bare routes to measure what it costs."""
+    app.state.settings = settings
+    app.state.token_cache = TokenCache(settings)
+    install_problem_handlers(app)
+    # The edge middleware is added last, so it is outermost: request ids and metrics cover replays too.
+    app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(EdgeMiddleware, metrics=metrics)
+
+
 def create_service(
     name: str,
     *,
@@ -161,14 +173,9 @@ def create_service(
         redoc_url=None,
     )
     install_docs(app)
-    app.state.settings = settings
     app.state.config = config
     app.state.service_name = name
-    app.state.token_cache = TokenCache(settings)
-    install_problem_handlers(app)
-    # The edge middleware is added last, so it is outermost: request ids and metrics cover replays too.
-    app.add_middleware(IdempotencyMiddleware)
-    app.add_middleware(EdgeMiddleware, metrics=metrics)
+    install_edge(app, settings, metrics)
 
     ops = APIRouter(tags=["operations"])
 
