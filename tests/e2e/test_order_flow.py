@@ -255,7 +255,11 @@ async def test_watchlist_near_match_holds_the_order_until_an_officer_clears_it(p
     )
     assert (decided["result"], decided["status"], decided["decision"]) == ("clear", "decided", "clear")
     confirmed = await api.order_reaches(order["id"], *CONFIRMED)
-    assert statuses(confirmed)[:4] == ["placed", "on_hold", "placed", "confirmed"]
+    # Sales hears compliance's clearance and logistics' reservation on two topics, in either order:
+    # the order passes through placed again only when the clearance comes first; a clearance that
+    # arrives after the reservation is stale and changes nothing (rules.advance).
+    path = statuses(confirmed)
+    assert path[:4] == ["placed", "on_hold", "placed", "confirmed"] or path[:3] == ["placed", "on_hold", "confirmed"]
     assert (await api.stock(sku))["reserved"] == 2
     # The officer's decision is a request, not a reaction: it opens a new chain with the decided
     # screening, and the clearance names that.
