@@ -274,12 +274,15 @@ async def busy(pids: Mapping[str, int], seconds: float = 0.5) -> float:
     return (sum(cpu_of(pids).values()) - before) / seconds
 
 
-async def settled(pids: Mapping[str, int], idle: float, margin: float = 0.1, timeout: float = 600.0) -> bool:
+SETTLE_TIMEOUT = 600.0
+
+
+async def settled(pids: Mapping[str, int], idle: float, margin: float = 0.1) -> bool:
     """Wait until the processes together use at most what they used idle (`idle`, a share of one
-    core: the consumers' and the broker's polling, 7-18 % on the machines measured) plus `margin`
-    for 2 s; False if they were still busier after `timeout` (the "until settled" figures are then
+    core: the consumers' and the broker's polling, 15-18 % on the machine measured) plus `margin`
+    for 2 s; False if they were still busier after SETTLE_TIMEOUT (the "until settled" figures are then
     cut short). An absolute threshold never settled on a machine whose idle platform was above it."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + SETTLE_TIMEOUT
     quiet = 0
     while quiet < 4:
         if time.monotonic() > deadline:
@@ -320,7 +323,10 @@ async def run_once(platform: Platform, n: int, concurrency: int, paced: int, rat
             # The burst's orders are booked, but their invoices, mails, timeline and webhooks may still
             # be in the queues: the paced orders are to meet an idle platform, not that backlog.
             if not await settled(pids, idle):
-                print("  (the platform was still busy 600 s after the burst: its figures until settled are cut short)")
+                print(
+                    f"  (the platform was still busy {SETTLE_TIMEOUT:.0f} s after the burst: "
+                    "its figures until settled are cut short)"
+                )
             # What the burst cost in all: its orders' whole work, the PDFs, mails and webhooks included.
             drained = {name: sec - cpu_before[name] for name, sec in cpu_of(pids).items()}
             drained["wall"] = time.perf_counter() - wall_start

@@ -156,8 +156,13 @@ def run(database: str, connections: int = 32, seconds: float = 4.0, rounds: int 
             _, edge, edge_ratio = best_of_alternating(
                 pair.minimal + minimal_path, pair.edge + minimal_path, pair.token, connections, seconds, rounds
             )
-            results[label] = {"hanse": hanse, "minimal": minimal, "ratio": ratio}
-            results[label].update(edge=edge, edge_ratio=edge_ratio)
+            results[label] = {
+                "hanse": hanse,
+                "minimal": minimal,
+                "ratio": ratio,
+                "edge": edge,
+                "edge_ratio": edge_ratio,
+            }
     return results
 
 

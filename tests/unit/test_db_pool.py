@@ -51,7 +51,7 @@ async def test_a_connection_handed_over_as_its_waiter_is_cancelled_goes_to_the_n
     async def wait() -> None:
         got.append(await greenlet_spawn(queue.get, True, 5))
 
-    leaving, staying = asyncio.create_task(wait()), None
+    leaving = asyncio.create_task(wait())
     await asyncio.sleep(0.01)
     staying = asyncio.create_task(wait())
     await asyncio.sleep(0.01)
